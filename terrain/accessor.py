@@ -1,0 +1,181 @@
+"""The ``DataArray.terrain`` accessor: the same numbers as the command line.
+
+Registered by ``import terrain``. Stateless: each method is one call of
+:func:`compute`, which takes the spacing from the spatial coordinates and the
+CRS from rioxarray (when present), and runs the same core as the file path,
+eagerly on NumPy data or lazily (``map_overlap`` with the core's halo) on Dask
+data.
+
+>>> import rioxarray, terrain                                  # doctest: +SKIP
+>>> dem = rioxarray.open_rasterio("dem.tif", masked=True).squeeze("band", drop=True)
+>>> dem.terrain.slope(units="degrees")                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import xarray as xr
+
+from terrain.core import HALO
+from terrain.errors import BadInputError, RasterTooSmallError
+from terrain.pipeline import PRODUCTS, Options
+from terrain.spacing import PixelGeometry, coordinate_geometry
+
+__all__ = ["TerrainAccessor", "compute"]
+
+#: Spatial dimension names we recognise, (y, x), besides rioxarray's own.
+SPATIAL_DIMS = (("y", "x"), ("lat", "lon"), ("latitude", "longitude"))
+
+_NAMES = {"dz/dx": "dzdx", "dz/dy": "dzdy", "slope": "slope", "aspect": "aspect",
+          "hillshade": "hillshade"}
+_LONG_NAMES = {
+    "dzdx": "rate of change of elevation eastward",
+    "dzdy": "rate of change of elevation northward",
+    "slope": "slope",
+    "aspect": "aspect, compass bearing of the downslope direction",
+    "hillshade": "hillshade",
+}
+
+
+def _spatial_dims(da: xr.DataArray) -> tuple[str, str]:
+    for y, x in SPATIAL_DIMS:
+        if y in da.dims and x in da.dims:
+            return y, x
+    rio = getattr(da, "rio", None)  # present once rioxarray is imported
+    if rio is not None:
+        try:
+            return rio.y_dim, rio.x_dim
+        except Exception:
+            pass
+    raise BadInputError(
+        f"no spatial dimensions among {tuple(da.dims)}: name them y/x or lat/lon, "
+        "or call rio.set_spatial_dims()"
+    )
+
+
+def _crs(da: xr.DataArray, y: str):
+    with contextlib.suppress(ImportError):
+        import rioxarray  # noqa: F401 - registers .rio, which reads the CRS
+    rio = getattr(da, "rio", None)
+    crs = rio.crs if rio is not None else None
+    if crs is None and y in ("lat", "latitude"):
+        return "EPSG:4326"  # CF's lat/lon are degrees; assume WGS84
+    return crs
+
+
+def _fill_value(da: xr.DataArray) -> float | None:
+    """The nodata sentinel of unmasked data, if any (NaN is always nodata)."""
+    for source in (da.attrs, da.encoding):
+        for key in ("_FillValue", "nodata", "missing_value"):
+            value = source.get(key)
+            if value is not None and np.ndim(value) == 0 and not np.isnan(value):
+                return float(value)
+    return None
+
+
+def _valid(z: np.ndarray, fill: float | None) -> np.ndarray | None:
+    valid = np.isfinite(z) if np.issubdtype(z.dtype, np.floating) else None
+    if fill is not None:
+        valid = (z != fill) if valid is None else valid & (z != fill)
+    return valid
+
+
+def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None):
+    z = np.asarray(z)
+    args = () if inner is None else (inner,)
+    return np.stack(options.compute(z, _valid(z, fill), geometry, *args))
+
+
+def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
+    """Dask: each chunk computed with a halo of HALO pixels from its neighbours."""
+    import dask.array as dsa
+    from dask.array.overlap import ensure_minimum_chunksize
+
+    # every chunk must be able to lend a full halo to its neighbours
+    data = data.rechunk(tuple(ensure_minimum_chunksize(HALO, c) for c in data.chunks))
+    starts = [np.cumsum((0, *c)) for c in data.chunks]
+
+    def block(z, block_info=None):
+        i, j = block_info[0]["chunk-location"]
+        r0, r1 = starts[0][i], starts[0][i + 1]
+        c0, c1 = starts[1][j], starts[1][j + 1]
+        # boundary="none": no halo beyond the raster's true border
+        top, left = max(r0 - HALO, 0), max(c0 - HALO, 0)
+        window = geometry.window(slice(top, top + z.shape[0]), slice(left, left + z.shape[1]))
+        inner = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
+        return _bands(z, fill, window, options, inner)
+
+    return dsa.map_overlap(
+        block, data, depth=HALO, boundary="none", trim=False, allow_rechunk=False,
+        chunks=((nbands,), *data.chunks), new_axis=0, dtype=np.float64,
+        meta=np.empty((0, 0, 0), dtype=np.float64),
+    )
+
+
+def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
+    """The output bands of ``options`` for a 2-D elevation DataArray."""
+    y, x = _spatial_dims(da)
+    extra = [d for d in da.dims if d not in (y, x)]
+    if extra:
+        fix = (f'.squeeze("{extra[0]}", drop=True)' if da.sizes[extra[0]] == 1
+               else f".isel({extra[0]}=0)")
+        raise BadInputError(
+            f"extra dimension {extra[0]!r} besides {y!r} and {x!r}: "
+            f"select one elevation layer first, e.g. {fix}"
+        )
+    if min(da.sizes[y], da.sizes[x]) < 2:
+        raise RasterTooSmallError(
+            f"{da.sizes[y]}x{da.sizes[x]} pixels is too small: "
+            "a slope needs at least 2 pixels along each axis"
+        )
+    da = da.transpose(y, x)
+    geometry = coordinate_geometry(da[y].values, da[x].values, _crs(da, y))
+    fill = _fill_value(da)
+    names = [_NAMES[b] for b in PRODUCTS[options.product]]
+    if hasattr(da.data, "dask"):
+        data = _lazy(da.data, fill, geometry, options, len(names))
+    else:
+        data = _bands(da.values, fill, geometry, options)
+    coords = {k: v for k, v in da.coords.items() if set(v.dims) <= {y, x}}
+    return [
+        xr.DataArray(
+            data[i], dims=(y, x), coords=coords, name=name,
+            attrs={"units": unit, "long_name": _LONG_NAMES[name]},
+        )
+        for i, (name, unit) in enumerate(zip(names, options.band_units, strict=True))
+    ]
+
+
+@xr.register_dataarray_accessor("terrain")
+class TerrainAccessor:
+    """Slope, aspect and gradient of a 2-D elevation DataArray (metres, m/m)."""
+
+    def __init__(self, da: xr.DataArray):
+        self._da = da
+
+    def gradient(self, edge_order: int = 2, z_factor: float = 1.0,
+                 method: str = "central") -> xr.Dataset:
+        """``dzdx`` (east) and ``dzdy`` (north), metre per metre."""
+        options = Options("gradient", "ratio", edge_order, z_factor, method)
+        return xr.Dataset({band.name: band for band in compute(self._da, options)})
+
+    def slope(self, units: str = "ratio", edge_order: int = 2, z_factor: float = 1.0,
+              method: str = "central") -> xr.DataArray:
+        """Slope in ``ratio`` (m/m), ``percent``, ``degrees`` or ``radians``."""
+        return compute(self._da, Options("slope", units, edge_order, z_factor, method))[0]
+
+    def aspect(self, edge_order: int = 2, z_factor: float = 1.0,
+               method: str = "central") -> xr.DataArray:
+        """Compass degrees of the downslope direction; NaN where flat."""
+        options = Options("aspect", "ratio", edge_order, z_factor, method)
+        return compute(self._da, options)[0]
+
+    def hillshade(self, azimuth: float = 315.0, altitude: float = 45.0,
+                  z_factor: float = 1.0, method: str = "central",
+                  edge_order: int = 2) -> xr.DataArray:
+        """gdaldem's hillshade, 1-255 as floats; NaN for nodata."""
+        options = Options("hillshade", "ratio", edge_order, z_factor, method,
+                          azimuth, altitude)
+        return compute(self._da, options)[0]

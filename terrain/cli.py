@@ -1,0 +1,217 @@
+"""The ``terrain`` command line: parses, calls the library, draws progress.
+
+Errors leave as one line on stderr, ``terrain: error: ...``, with exit code 2
+for usage errors and 1 for data or I/O errors; never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import click
+from rasterio.errors import RasterioError
+
+from terrain import pipeline, preview, tiles
+from terrain.core import METHODS
+from terrain.errors import TerrainError, UsageError
+from terrain.units import SLOPE_UNITS
+
+__all__ = ["cli", "main"]
+
+PROG = "terrain"
+
+
+def _common(f):
+    """Options every command shares, defined once."""
+    for option in reversed([
+        click.option("--method", type=click.Choice(METHODS), default="central",
+                     show_default=True,
+                     help="central: numpy.gradient's scheme; horn: gdaldem's default "
+                          "3x3 stencil."),
+        click.option("--edge-order", type=click.IntRange(1, 2), default=2,
+                     show_default=True,
+                     help="Order of the one-sided differences at borders and holes "
+                          "(central method)."),
+        click.option("--band", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Band of the DEM holding the elevations."),
+        click.option("--z-factor", type=float, default=1.0, show_default=True,
+                     help="Metres per elevation unit (0.3048 for feet)."),
+        click.option("--overwrite", is_flag=True, help="Replace OUT if it exists."),
+        click.option("--jobs", type=click.IntRange(min=1), default=None,
+                     help="Threads to use.  [default: the number of cores]"),
+        click.option("--block-size", type=click.IntRange(min=1), default=None,
+                     help="Edge of a processing block, pixels.  "
+                          "[default: about 1024, aligned to the file's tiles]"),
+        click.option("--cog", is_flag=True, help="Write a Cloud-Optimized GeoTIFF."),
+        click.option("--preview", type=click.Path(dir_okay=False), default=None,
+                     metavar="PNG", help="Also write a colour picture of the result."),
+        click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+                     help="Treat every path as a tile of one surface; write one output "
+                          "per tile, same name, in this folder."),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="With --out-dir: run tiles on this Dask distributed scheduler."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+    ]):
+        f = option(f)
+    return click.argument("paths", nargs=-1, required=True, metavar="DEM OUT | TILE...",
+                          type=click.Path())(f)
+
+
+class _Progress:
+    """A progress bar on stderr, drawn only for runs longer than a moment."""
+
+    DELAY = 0.5  # seconds before the bar appears
+
+    def __init__(self, label: str, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.label, self.start, self.bar = label, time.monotonic(), None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.start < self.DELAY and done < total:
+                return
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
+         scheduler: str | None, preview_png: str | None, **kwargs) -> None:
+    options = pipeline.Options(
+        product,
+        kwargs.pop("units", "ratio"),
+        kwargs.pop("edge_order"),
+        kwargs.pop("z_factor"),
+        kwargs.pop("method"),
+        kwargs.pop("azimuth", 315.0),
+        kwargs.pop("altitude", 45.0),
+    )
+    if out_dir is not None and preview_png is not None:
+        raise click.UsageError("--preview takes a single DEM, not a tile set")
+    if out_dir is None:
+        if scheduler is not None:
+            raise click.UsageError("--scheduler goes with --out-dir (a tile set)")
+        if len(paths) != 2:
+            raise click.UsageError(
+                f"expected DEM OUT, got {len(paths)} path{'s' if len(paths) != 1 else ''}"
+                " (for a tile set, add --out-dir DIR)"
+            )
+    progress = _Progress(product, quiet)
+    try:
+        if out_dir is None:
+            pipeline.run(*paths, options, progress=progress, **kwargs)
+            if preview_png is not None:
+                preview.preview_raster(paths[1], preview_png, product)
+            return
+        failed = tiles.run_tiles(paths, out_dir, options, scheduler=scheduler,
+                                 progress=progress, **kwargs)
+    finally:
+        progress.close()
+    for path, reason in failed:
+        click.echo(f"{PROG}: error: {path}: {reason}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="terrain")
+def cli():
+    """Slope, gradient and aspect maps from DEMs, exact to the borders."""
+
+
+@cli.command()
+@_common
+@click.option("--units", type=click.Choice(SLOPE_UNITS), default="ratio",
+              show_default=True, help="ratio is metre per metre.")
+def slope(paths, preview, **kwargs):
+    """Slope of DEM, written to the GeoTIFF OUT; or of a tile set, one output per tile.
+
+    \b
+    Examples:
+      terrain slope dem.tif slope.tif
+      terrain slope dem.tif slope_deg.tif --units degrees --z-factor 0.3048
+      terrain slope dem.tif slope.tif --method horn --preview slope.png
+      terrain slope tiles/*.tif --out-dir slopes/ --jobs 4
+      terrain slope 'srtm/*.hgt' --out-dir slopes/ --scheduler tcp://10.0.0.5:8786
+    """
+    _run("slope", paths, preview_png=preview, **kwargs)
+
+
+@cli.command()
+@_common
+def gradient(paths, preview, **kwargs):
+    """dz/dx (east) and dz/dy (north) of DEM, m/m, as the 2 bands of OUT.
+
+    \b
+    Examples:
+      terrain gradient dem.tif gradient.tif
+      terrain gradient tiles/ --out-dir gradients/
+    """
+    _run("gradient", paths, preview_png=preview, **kwargs)
+
+
+@cli.command()
+@_common
+def aspect(paths, preview, **kwargs):
+    """Aspect of DEM: compass degrees of the downslope direction; flat = nodata.
+
+    \b
+    Examples:
+      terrain aspect dem.tif aspect.tif
+      terrain aspect tiles/ --out-dir aspects/
+    """
+    _run("aspect", paths, preview_png=preview, **kwargs)
+
+
+@cli.command()
+@_common
+@click.option("--azimuth", type=float, default=315.0, show_default=True,
+              help="Compass direction the light comes from, degrees.")
+@click.option("--altitude", type=float, default=45.0, show_default=True,
+              help="Height of the light above the horizon, degrees.")
+def hillshade(paths, preview, **kwargs):
+    """Shaded relief of DEM (gdaldem's formula), Byte 1-255 with 0 as nodata.
+
+    Works on every CRS: lat/lon DEMs need no scale factor.
+
+    \b
+    Examples:
+      terrain hillshade dem.tif shade.tif
+      terrain hillshade dem.tif shade.tif --azimuth 270 --altitude 30 --preview shade.png
+      terrain hillshade dem.tif shade.tif --method horn   # as gdaldem hillshade
+    """
+    _run("hillshade", paths, preview_png=preview, **kwargs)
+
+
+def _warn(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"{PROG}: warning: {message}", err=True)
+
+
+def _fail(message: object, code: int):
+    lines = str(message).strip().splitlines() or ["failed"]
+    click.echo(f"{PROG}: error: {lines[0]}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; exit 2 on usage errors, 1 on data errors."""
+    warnings.showwarning = _warn
+    try:
+        code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.ClickException as e:
+        _fail(e.format_message(), e.exit_code)
+    except UsageError as e:
+        _fail(e, 2)
+    except (TerrainError, RasterioError, OSError) as e:
+        _fail(e, 1)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)

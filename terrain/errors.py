@@ -1,0 +1,50 @@
+"""The errors a user can cause, rooted in one base class.
+
+Each subclass also derives from the matching builtin, so callers that catch
+``ValueError`` or ``FileNotFoundError`` keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadInputError",
+    "InputNotFoundError",
+    "NotARasterError",
+    "OutputExistsError",
+    "RasterTooSmallError",
+    "TerrainError",
+    "TileSetError",
+    "UsageError",
+]
+
+
+class TerrainError(Exception):
+    """Base class of every error a user can cause; the message says how to fix it."""
+
+
+class UsageError(TerrainError, ValueError):
+    """An option has a value we don't accept (unknown unit, method, edge order...)."""
+
+
+class BadInputError(TerrainError, ValueError):
+    """The data can't be processed as asked (band out of range, rotated lat/lon grid...)."""
+
+
+class InputNotFoundError(TerrainError, FileNotFoundError):
+    """The input file does not exist."""
+
+
+class NotARasterError(TerrainError, ValueError):
+    """The input exists but GDAL cannot read it as a raster."""
+
+
+class RasterTooSmallError(BadInputError):
+    """An axis has fewer than the 2 pixels a derivative needs."""
+
+
+class OutputExistsError(TerrainError, FileExistsError):
+    """The output exists (and ``overwrite`` was not given) or equals the input."""
+
+
+class TileSetError(BadInputError):
+    """Tiles that do not form one surface: different CRSs, resolutions or grids."""

@@ -1,0 +1,371 @@
+"""Streaming a raster block by block through the gradient core.
+
+Every file-level result (slope, gradient, aspect) is made here, whatever the
+raster's size: blocks aligned to the file's internal tiling are read with the
+core's halo (clipped at the raster's true border, so the border keeps its
+one-sided stencil), computed in parallel threads, and written in order. The
+result equals the in-memory computation bit for bit, for any block size.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from terrain import units as _units
+from terrain.core import EDGE_ORDERS, HALO, METHODS
+from terrain.errors import RasterTooSmallError, UsageError
+from terrain.io import (
+    CACHE_MB,
+    NODATA,
+    atomic_output,
+    check_output,
+    open_dem,
+    output_profile,
+    read_window,
+)
+from terrain.spacing import PixelGeometry, pixel_geometry, world_gradient
+
+__all__ = [
+    "PRODUCTS",
+    "Options",
+    "aspect",
+    "default_jobs",
+    "gradient",
+    "hillshade",
+    "run",
+    "slope",
+]
+
+#: What each command writes: band descriptions.
+PRODUCTS = {
+    "slope": ("slope",),
+    "gradient": ("dz/dx", "dz/dy"),
+    "aspect": ("aspect",),
+    "hillshade": ("hillshade",),
+}
+
+#: Band unit strings written to the file's metadata.
+_UNIT_LABELS = {"ratio": "m/m", "percent": "%", "degrees": "degree", "radians": "radian"}
+
+#: Target edge of a processing block, pixels (before alignment to the file's tiles).
+_BLOCK = 1024
+
+Progress = Callable[[int, int], None]
+
+
+def default_jobs() -> int:
+    """The number of cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1
+    )
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to compute, shared by the file, tile and array paths."""
+
+    product: str = "slope"
+    units: str = "ratio"
+    edge_order: int = 2
+    z_factor: float = 1.0
+    method: str = "central"
+    azimuth: float = 315.0
+    altitude: float = 45.0
+
+    def __post_init__(self):
+        if self.product not in PRODUCTS:
+            raise UsageError(
+                f"unknown product {self.product!r}: choose one of {', '.join(PRODUCTS)}"
+            )
+        _units.check_units(self.units)
+        if self.edge_order not in EDGE_ORDERS:
+            raise UsageError(f"edge order must be 1 or 2, not {self.edge_order!r}")
+        if not np.isfinite(self.z_factor) or self.z_factor == 0:
+            raise UsageError(f"z factor must be a non-zero number, not {self.z_factor!r}")
+        if self.method not in METHODS:
+            raise UsageError(
+                f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}"
+            )
+
+    @property
+    def dtype(self) -> str:
+        """Output data type: hillshade is gdaldem's Byte, the rest float32."""
+        return "uint8" if self.product == "hillshade" else "float32"
+
+    @property
+    def nodata(self) -> float:
+        return 0 if self.product == "hillshade" else NODATA
+
+    @property
+    def band_units(self) -> tuple[str, ...]:
+        if self.product == "slope":
+            return (_UNIT_LABELS[self.units],)
+        if self.product == "aspect":
+            return ("degree",)
+        if self.product == "hillshade":
+            return ("",)
+        return ("m/m", "m/m")
+
+    def bands(self, dzdx: np.ndarray, dzdy: np.ndarray) -> list[np.ndarray]:
+        """The output bands (float64, NaN for nodata) from the world gradient."""
+        if self.product == "slope":
+            return [_units.slope(dzdx, dzdy, self.units)]
+        if self.product == "aspect":
+            return [_units.aspect(dzdx, dzdy)]
+        if self.product == "hillshade":
+            return [_units.hillshade(dzdx, dzdy, self.azimuth, self.altitude)]
+        return [dzdx, dzdy]
+
+    def encode(self, band: np.ndarray) -> np.ndarray:
+        """A computed band (float64, NaN = nodata) in the output's type."""
+        if self.product == "hillshade":
+            return _units.hillshade_byte(band)
+        return np.where(np.isnan(band), NODATA, band).astype(np.float32)
+
+    def compute(
+        self, z: np.ndarray, valid: np.ndarray | None, geometry: PixelGeometry,
+        inner: tuple[slice, slice] = (slice(None), slice(None)),
+    ) -> list[np.ndarray]:
+        """Output bands of the ``inner`` part of a window read with its halo."""
+        dzdx, dzdy = world_gradient(
+            z, valid, geometry, self.edge_order, self.z_factor, self.method
+        )
+        return self.bands(dzdx[inner], dzdy[inner])
+
+
+class FileSurface:
+    """One band of a raster file, read by window from any thread.
+
+    GDAL datasets must not be shared between threads, so each thread opens
+    its own read-only handle.
+    """
+
+    def __init__(self, path: str | os.PathLike, band: int = 1):
+        self.path, self.band = path, band
+        self._local = threading.local()
+        self._handles: list[rasterio.DatasetReader] = []
+        self._lock = threading.Lock()
+
+    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray | None]:
+        src = getattr(self._local, "src", None)
+        if src is None:
+            src = self._local.src = rasterio.open(self.path)
+            with self._lock:
+                self._handles.append(src)
+        return read_window(src, self.band, Window.from_slices(rows, cols))
+
+    def close(self) -> None:
+        with self._lock:
+            for src in self._handles:
+                src.close()
+            self._handles.clear()
+
+
+def block_windows(
+    area: tuple[int, int, int, int], block: tuple[int, int]
+) -> list[tuple[slice, slice]]:
+    """Blocks covering ``area`` = (row_off, col_off, height, width), row-major."""
+    row_off, col_off, height, width = area
+    bh, bw = block
+    return [
+        (slice(r, min(r + bh, row_off + height)), slice(c, min(c + bw, col_off + width)))
+        for r in range(row_off, row_off + height, bh)
+        for c in range(col_off, col_off + width, bw)
+    ]
+
+
+def default_block(src: rasterio.DatasetReader, band: int = 1) -> tuple[int, int]:
+    """About 1024² pixels, a whole number of the file's blocks along each axis.
+
+    Striped files (one block spans the width) get 1024 columns: GDAL reads
+    each strip once and serves the next block from its cache.
+    """
+    bh, bw = src.block_shapes[band - 1]
+    rows = bh * max(1, _BLOCK // bh)
+    cols = _BLOCK if bw >= src.width else bw * max(1, _BLOCK // bw)
+    return rows, cols
+
+
+def compute_block(
+    surface, shape: tuple[int, int], geometry: PixelGeometry, options: Options,
+    window: tuple[slice, slice],
+) -> list[np.ndarray]:
+    """Output bands, encoded (float32 with :data:`NODATA`; Byte), of one block.
+
+    The block is read with :data:`HALO` pixels of context on each side, cut
+    at the surface's true border.
+    """
+    rows, cols = window
+    r0, r1 = max(rows.start - HALO, 0), min(rows.stop + HALO, shape[0])
+    c0, c1 = max(cols.start - HALO, 0), min(cols.stop + HALO, shape[1])
+    z, valid = surface.read(slice(r0, r1), slice(c0, c1))
+    inner = (
+        slice(rows.start - r0, rows.stop - r0),
+        slice(cols.start - c0, cols.stop - c0),
+    )
+    bands = options.compute(z, valid, geometry.window(slice(r0, r1), slice(c0, c1)), inner)
+    return [options.encode(b) for b in bands]
+
+
+def ordered_map(fn: Callable, items: Iterable, jobs: int) -> Iterator:
+    """``map(fn, items)`` on ``jobs`` threads, in order, a bounded number ahead."""
+    if jobs <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(jobs) as pool:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > 2 * jobs:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def write_blocks(
+    dst: rasterio.io.DatasetWriter,
+    surface,
+    shape: tuple[int, int],
+    geometry: PixelGeometry,
+    options: Options,
+    area: tuple[int, int, int, int],
+    block: tuple[int, int],
+    jobs: int,
+    progress: Progress | None = None,
+) -> None:
+    """Compute ``area`` of the surface block by block into ``dst``.
+
+    ``area`` (row_off, col_off, height, width) is in surface pixels; ``dst``
+    covers exactly that area.
+    """
+    windows = block_windows(area, block)
+    row_off, col_off = area[0], area[1]
+
+    def job(window):
+        return window, compute_block(surface, shape, geometry, options, window)
+
+    for done, (window, bands) in enumerate(ordered_map(job, windows, jobs), 1):
+        rows, cols = window
+        dst.write(
+            np.stack(bands),
+            window=Window.from_slices(
+                slice(rows.start - row_off, rows.stop - row_off),
+                slice(cols.start - col_off, cols.stop - col_off),
+            ),
+        )
+        if progress is not None:
+            progress(done, len(windows))
+
+
+def profile_for(src: rasterio.DatasetReader, options: Options, jobs: int) -> dict:
+    """The output file's creation options for ``options`` on ``src``'s grid."""
+    return output_profile(src, len(PRODUCTS[options.product]), jobs, options.dtype,
+                          options.nodata)
+
+
+def describe(dst: rasterio.io.DatasetWriter, options: Options) -> None:
+    """Band descriptions, units and provenance tags of a result."""
+    for i, (name, unit) in enumerate(
+        zip(PRODUCTS[options.product], options.band_units, strict=True), 1
+    ):
+        dst.set_band_description(i, name)
+        dst.set_band_unit(i, unit)
+    tags = {
+        "TERRAIN_PRODUCT": options.product,
+        "TERRAIN_METHOD": options.method,
+        "TERRAIN_EDGE_ORDER": options.edge_order,
+        "TERRAIN_Z_FACTOR": options.z_factor,
+    }
+    if options.product == "slope":
+        tags["TERRAIN_UNITS"] = options.units
+    if options.product == "hillshade":
+        tags.update(TERRAIN_AZIMUTH=options.azimuth, TERRAIN_ALTITUDE=options.altitude)
+    dst.update_tags(**tags)
+
+
+def run(
+    dem: str | os.PathLike,
+    out: str | os.PathLike,
+    options: Options,
+    *,
+    band: int = 1,
+    block_size: int | None = None,
+    jobs: int | None = None,
+    overwrite: bool = False,
+    cog: bool = False,
+    progress: Progress | None = None,
+) -> None:
+    """Stream ``dem`` through the core into the GeoTIFF ``out``."""
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise UsageError(f"jobs must be at least 1, not {jobs}")
+    if block_size is not None and block_size < 1:
+        raise UsageError(f"block size must be at least 1 pixel, not {block_size}")
+    with open_dem(dem, band) as src:
+        check_output(dem, out, overwrite)
+        if min(src.shape) < 2:
+            raise RasterTooSmallError(
+                f"{dem}: raster of {src.height}x{src.width} pixels is too small: "
+                "a slope needs at least 2 pixels along each axis"
+            )
+        geometry = pixel_geometry(src.transform, src.crs, src.height)
+        block = (block_size, block_size) if block_size else default_block(src, band)
+        profile = profile_for(src, options, jobs)
+        shape = src.shape
+    surface = FileSurface(dem, band)
+    try:
+        with (
+            rasterio.Env(GDAL_CACHEMAX=CACHE_MB),
+            atomic_output(out, cog, jobs) as tmp,
+            rasterio.open(tmp, "w", **profile) as dst,
+        ):
+            describe(dst, options)
+            write_blocks(dst, surface, shape, geometry, options, (0, 0, *shape), block,
+                         jobs, progress)
+    finally:
+        surface.close()
+
+
+def slope(dem, out, units: str = "ratio", *, edge_order: int = 2, z_factor: float = 1.0,
+          method: str = "central", **kwargs) -> None:
+    """Write the slope of the DEM file ``dem`` to the GeoTIFF ``out``.
+
+    ``units`` is one of ``ratio`` (m/m), ``percent``, ``degrees``, ``radians``;
+    ``method`` is ``central`` or ``horn``. Keyword arguments: ``band``,
+    ``block_size``, ``jobs``, ``overwrite``, ``cog``, ``progress`` (called as
+    ``progress(done, total)`` after each block).
+    """
+    run(dem, out, Options("slope", units, edge_order, z_factor, method), **kwargs)
+
+
+def gradient(dem, out, *, edge_order: int = 2, z_factor: float = 1.0,
+             method: str = "central", **kwargs) -> None:
+    """Write dz/dx (east) and dz/dy (north), m/m, as two bands of ``out``."""
+    run(dem, out, Options("gradient", "ratio", edge_order, z_factor, method), **kwargs)
+
+
+def aspect(dem, out, *, edge_order: int = 2, z_factor: float = 1.0,
+           method: str = "central", **kwargs) -> None:
+    """Write the compass aspect (degrees, downslope direction; flat = nodata)."""
+    run(dem, out, Options("aspect", "ratio", edge_order, z_factor, method), **kwargs)
+
+
+def hillshade(dem, out, *, azimuth: float = 315.0, altitude: float = 45.0,
+              z_factor: float = 1.0, method: str = "central", edge_order: int = 2,
+              **kwargs) -> None:
+    """Write gdaldem's hillshade (Byte, 1-255, 0 = nodata), on any CRS."""
+    run(dem, out, Options("hillshade", "ratio", edge_order, z_factor, method,
+                          azimuth, altitude), **kwargs)

@@ -1,0 +1,228 @@
+"""Pixel geometry in metres, from an affine transform and a CRS.
+
+Projected CRSs are scaled by their own linear unit (feet, US survey feet);
+lat/lon CRSs get metre spacings row by row on their own ellipsoid: along
+the parallel ``N(phi) cos(phi) dlambda``, along the meridian the arc length
+between row centres (numpy.gradient's coordinate-array form, since it varies
+with latitude). Rotated or sheared grids map the pixel gradient to east/north
+through the Jacobian: ``grad_world = J^-T grad_pixel``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pyproj
+from affine import Affine
+
+from terrain import core
+from terrain.errors import BadInputError, UsageError
+
+__all__ = [
+    "NoCRSWarning",
+    "PixelGeometry",
+    "coordinate_geometry",
+    "pixel_geometry",
+    "world_gradient",
+]
+
+
+class NoCRSWarning(UserWarning):
+    """The raster has no CRS; its transform units are taken as metres."""
+
+
+@dataclass(frozen=True)
+class PixelGeometry:
+    """How a raster's pixel steps map to metres east and north.
+
+    ``row`` and ``col`` are :func:`terrain.core.gradient`'s spacing arguments,
+    chosen so that the derivatives come out per metre north and per metre east:
+    a signed step (negative for north-up rasters) or a coordinate array with
+    one value per pixel (the northward meridian distance of each row on lat/lon
+    grids; any non-uniform coordinates). For lat/lon grids ``col`` is in radians
+    of longitude and ``col_scale`` holds each row's parallel radius (m), which
+    turns d/dlambda into d/dx. ``jacobian`` is set for rotated or sheared grids:
+    metres east and north per column and row step, ``[[a, b], [d, e]]``; then
+    ``row`` and ``col`` are 1.
+    """
+
+    row: float | np.ndarray
+    col: float | np.ndarray
+    col_scale: np.ndarray | None = None
+    jacobian: np.ndarray | None = None
+
+    def window(self, rows: slice, cols: slice) -> PixelGeometry:
+        """The geometry of the window ``[rows, cols]`` of the raster."""
+        return replace(
+            self,
+            row=self.row if np.ndim(self.row) == 0 else self.row[rows],
+            col=self.col if np.ndim(self.col) == 0 else self.col[cols],
+            col_scale=None if self.col_scale is None else self.col_scale[rows],
+        )
+
+    def steps(self) -> tuple[float | np.ndarray, float | np.ndarray]:
+        """Local (row, col) steps for stencils that need a uniform grid (Horn).
+
+        Coordinate arrays give one step per pixel, the central difference of
+        the coordinates, shaped to broadcast along the other axis.
+        """
+        row, col = self.row, self.col
+        if np.ndim(row):
+            row = _local_step(row)[:, np.newaxis]
+        if np.ndim(col):
+            col = _local_step(col)[np.newaxis, :]
+        return row, col
+
+
+def _local_step(x: np.ndarray) -> np.ndarray:
+    """Half the distance between each coordinate's neighbours.
+
+    A window's steps equal the whole axis' wherever both neighbours are in the
+    window, which the halo guarantees for every pixel a window keeps.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.size < 3:
+        return np.full(x.shape, x[-1] - x[0])
+    return np.concatenate([[x[1] - x[0]], (x[2:] - x[:-2]) / 2, [x[-1] - x[-2]]])
+
+
+#: Coordinates whose steps agree to this relative tolerance are a regular
+#: grid: coordinates computed from a transform differ from it by rounding.
+_REGULAR = 1e-9
+
+
+def _uniform(x: np.ndarray) -> float | np.ndarray:
+    """A coordinate array as its step when the grid is regular, else itself.
+
+    Decided once for the whole axis: windows then all use one formula. A
+    regular grid takes the uniform stencil (like numpy's rule, but tolerant of
+    the rounding in coordinates computed from a transform), so that an array
+    and its file give the same numbers, flat ground included.
+    """
+    x = np.asarray(x, dtype=float)
+    step = (x[-1] - x[0]) / (x.size - 1)
+    if np.allclose(np.diff(x), step, rtol=_REGULAR, atol=0):
+        return float(step)
+    return x
+
+
+def _crs(crs) -> pyproj.CRS | None:
+    """The one place a CRS is normalised; None (with a warning) if there is none."""
+    if crs is None or not str(crs):
+        warnings.warn(
+            "the raster has no CRS: taking its transform units as metres",
+            NoCRSWarning,
+            stacklevel=3,
+        )
+        return None
+    return pyproj.CRS.from_user_input(crs)
+
+
+def pixel_geometry(transform: Affine, crs, height: int) -> PixelGeometry:
+    """The metre geometry of a raster with this transform, CRS and height.
+
+    ``crs`` is anything pyproj accepts (a rasterio CRS, WKT, EPSG code), or
+    None: then transform units are taken as metres, with a warning.
+
+    >>> g = pixel_geometry(Affine(30.0, 0, 0, 0, -30.0, 0), "EPSG:32633", 10)
+    >>> g.row, g.col
+    (-30.0, 30.0)
+    """
+    a, b, d, e = transform.a, transform.b, transform.d, transform.e
+    crs = _crs(crs)
+    if crs is None or not crs.is_geographic:
+        metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+        if b == 0 and d == 0:
+            return PixelGeometry(row=e * metres, col=a * metres)
+        return PixelGeometry(
+            row=1.0, col=1.0, jacobian=np.array([[a, b], [d, e]], dtype=float) * metres
+        )
+    if b != 0 or d != 0:
+        raise BadInputError(
+            "rotated or sheared lat/lon rasters are not supported: "
+            "warp the DEM to a north-up grid first (gdalwarp)"
+        )
+    lat = transform.f + e * (np.arange(height) + 0.5)
+    return _geographic(crs, lat, a)
+
+
+def coordinate_geometry(y: np.ndarray, x: np.ndarray, crs) -> PixelGeometry:
+    """The metre geometry of a grid given its pixel-centre coordinates.
+
+    ``y`` and ``x`` are 1-D (uniform or not) in the CRS's units, or metres if
+    ``crs`` is None; ``y`` may ascend or descend.
+    """
+    y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
+    crs = _crs(crs)
+    if crs is None or not crs.is_geographic:
+        metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+        return PixelGeometry(row=_uniform(y * metres), col=_uniform(x * metres))
+    return _geographic(crs, y, x)
+
+
+def _geographic(crs: pyproj.CRS, lat: np.ndarray, lon: float | np.ndarray) -> PixelGeometry:
+    """Lat/lon grid on the CRS's ellipsoid; ``lon`` is a step or coordinates."""
+    radians = crs.axis_info[0].unit_conversion_factor  # radians per CRS unit
+    lat = lat * radians
+    return PixelGeometry(
+        row=_uniform(meridian_distance(crs.get_geod(), lat)),
+        col=_uniform(lon * radians) if np.ndim(lon) else lon * radians,
+        col_scale=parallel_radius(crs.ellipsoid, lat),
+    )
+
+
+def meridian_distance(geod: pyproj.Geod, lat: np.ndarray) -> np.ndarray:
+    """Signed distance (m) along a meridian from the equator to ``lat`` (radians)."""
+    deg = np.degrees(lat)
+    zero = np.zeros_like(deg)
+    _, _, dist = geod.inv(zero, zero, zero, deg)
+    return np.copysign(np.asarray(dist, dtype=float), deg)
+
+
+def parallel_radius(ellipsoid, lat: np.ndarray) -> np.ndarray:
+    """Radius (m) of the parallel at ``lat`` (radians): ``N(phi) cos(phi)``."""
+    a = ellipsoid.semi_major_metre
+    e2 = 1.0 - (ellipsoid.semi_minor_metre / a) ** 2
+    return a / np.sqrt(1.0 - e2 * np.sin(lat) ** 2) * np.cos(lat)
+
+
+def world_gradient(
+    z: np.ndarray,
+    valid: np.ndarray | None,
+    geometry: PixelGeometry,
+    edge_order: int = 2,
+    z_factor: float = 1.0,
+    method: str = "central",
+) -> tuple[np.ndarray, np.ndarray]:
+    """dz/dx (per metre east) and dz/dy (per metre north) of a raster window.
+
+    ``z_factor`` converts elevations to metres (0.3048 for feet). ``method``
+    is ``central`` (numpy.gradient's scheme, with ``edge_order``) or ``horn``
+    (gdaldem's default 3x3 stencil; ``edge_order`` does not apply).
+    """
+    if z_factor != 1.0:
+        z = np.asarray(z, dtype=np.float64) * z_factor
+    if method not in core.METHODS:
+        raise UsageError(f"unknown method {method!r}: choose one of {', '.join(core.METHODS)}")
+    if geometry.jacobian is None:
+        if method == "horn":
+            d_row, d_col = core.horn(z, valid)
+            row, col = geometry.steps()
+            dzdy, dzdx = d_row / row, d_col / col
+        else:
+            dzdy, dzdx = core.gradient(
+                z, valid, geometry.row, geometry.col, edge_order, detect_uniform=False
+            )
+        if geometry.col_scale is not None:
+            dzdx /= geometry.col_scale[:, np.newaxis]
+        return dzdx, dzdy
+    if method == "horn":
+        d_row, d_col = core.horn(z, valid)
+    else:
+        d_row, d_col = core.gradient(z, valid, 1.0, 1.0, edge_order)
+    inverse_t = np.linalg.inv(geometry.jacobian).T
+    dzdx = inverse_t[0, 0] * d_col + inverse_t[0, 1] * d_row
+    dzdy = inverse_t[1, 0] * d_col + inverse_t[1, 1] * d_row
+    return dzdx, dzdy

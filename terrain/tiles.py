@@ -1,0 +1,384 @@
+"""A set of DEM tiles as one seamless surface.
+
+The tiles must share a CRS, a pixel size and a pixel grid. Each tile is
+computed as a window of the mosaic they form: its blocks read their halo from
+whichever tiles hold it, so every output equals the whole mosaic's result cut
+to that tile, bit for bit. Pixels outside every tile are nodata, so tiles at
+the outside of the set, and next to gaps in it, take the border stencil.
+Where tiles overlap, the first tile in the order given that has data at a
+pixel wins (rasterio.merge's ``first`` rule); folders and glob patterns
+expand in sorted order.
+
+Tiles run in parallel threads here, or as tasks on a Dask distributed cluster.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+from terrain.errors import (
+    InputNotFoundError,
+    OutputExistsError,
+    RasterTooSmallError,
+    TileSetError,
+    UsageError,
+)
+from terrain.io import (
+    CACHE_MB,
+    atomic_output,
+    open_dem,
+    read_window,
+)
+from terrain.pipeline import (
+    Options,
+    default_block,
+    default_jobs,
+    describe,
+    ordered_map,
+    profile_for,
+    write_blocks,
+)
+from terrain.spacing import PixelGeometry, pixel_geometry
+
+__all__ = ["RASTER_SUFFIXES", "Tile", "TileSet", "expand", "run_tiles"]
+
+#: File endings taken from a folder given as input (a glob may name any file).
+RASTER_SUFFIXES = (".tif", ".tiff", ".hgt", ".asc", ".dem", ".dt0", ".dt1", ".dt2",
+                   ".img", ".bil", ".flt", ".vrt")
+
+#: Relative tolerance for equal pixel sizes and for pixel edges on one grid.
+_GRID_TOLERANCE = 1e-6
+
+#: Tile files kept open at once by one mosaic reader.
+_OPEN_TILES = 64
+
+
+def expand(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Input paths in the order given, folders and glob patterns expanded (sorted)."""
+    paths: list[Path] = []
+    for item in map(str, inputs):
+        if os.path.isdir(item):
+            paths += sorted(p for p in Path(item).iterdir()
+                            if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+        elif glob.has_magic(item) and not os.path.exists(item):
+            matches = sorted(glob.glob(item))
+            if not matches:
+                raise InputNotFoundError(f"{item}: no file matches this pattern")
+            paths += map(Path, matches)
+        else:
+            paths.append(Path(item))
+    return paths
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One readable tile: where it lies in the mosaic, in pixels."""
+
+    path: Path
+    row_off: int
+    col_off: int
+    height: int
+    width: int
+    block: tuple[int, int]
+
+
+@dataclass
+class TileSet:
+    """Tiles on one grid, indexed for fast neighbour lookup.
+
+    ``bad`` lists the inputs that could not be opened, as (path, reason).
+    """
+
+    tiles: list[Tile]
+    transform: Affine
+    crs: object
+    shape: tuple[int, int]
+    band: int = 1
+    bad: list[tuple[Path, str]] = field(default_factory=list)
+    _cell: int = 1
+    _index: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, paths: Sequence[Path], band: int = 1) -> TileSet:
+        """Read the tiles' metadata and check they lie on one grid."""
+        metas, bad = [], []
+        for path in paths:
+            try:
+                with open_dem(path, band) as src:
+                    metas.append((path, src.transform, src.crs, src.shape,
+                                  default_block(src, band)))
+            except Exception as e:
+                bad.append((path, _reason(e).removeprefix(f"{path}: ")))
+        if not metas:
+            raise TileSetError("no readable tile in the set")
+        first_path, t0, crs, _, _ = metas[0]
+        for path, t, c, _, _ in metas:
+            _check_grid(path, t, c, first_path, t0, crs)
+        # the mosaic's corner: the smallest pixel offsets from the first tile
+        offsets = [(round((t.f - t0.f) / t0.e), round((t.c - t0.c) / t0.a))
+                   for _, t, _, _, _ in metas]
+        top = min(r for r, _ in offsets)
+        left = min(c for _, c in offsets)
+        tiles = [
+            Tile(path, r - top, c - left, shape[0], shape[1], block)
+            for (path, _, _, shape, block), (r, c) in zip(metas, offsets, strict=True)
+        ]
+        height = max(t.row_off + t.height for t in tiles)
+        width = max(t.col_off + t.width for t in tiles)
+        transform = t0 @ Affine.translation(left, top)
+        tileset = cls(tiles, transform, crs, (height, width), band, bad)
+        tileset._build_index()
+        return tileset
+
+    def _build_index(self) -> None:
+        """Buckets of the mosaic, about one typical tile wide, to the tiles in them."""
+        self._cell = max(1, int(np.median([max(t.height, t.width) for t in self.tiles])))
+        self._index = defaultdict(list)
+        for i, t in enumerate(self.tiles):
+            for key in self._cells(t.row_off, t.row_off + t.height,
+                                   t.col_off, t.col_off + t.width):
+                self._index[key].append(i)
+
+    def _cells(self, r0, r1, c0, c1):
+        n = self._cell
+        return [(i, j) for i in range(r0 // n, (r1 - 1) // n + 1)
+                for j in range(c0 // n, (c1 - 1) // n + 1)]
+
+    def overlapping(self, rows: slice, cols: slice) -> list[Tile]:
+        """Tiles that intersect the window, in the order given (first wins)."""
+        found = set()
+        for key in self._cells(rows.start, rows.stop, cols.start, cols.stop):
+            found.update(self._index.get(key, ()))
+        return [self.tiles[i] for i in sorted(found)
+                if _intersect(self.tiles[i], rows, cols) is not None]
+
+
+def _check_grid(path, t, crs, first_path, t0, crs0) -> None:
+    odd = f"{path.name} does not match {first_path.name}"
+    if crs != crs0:
+        raise TileSetError(f"{odd}: CRS {crs} differs from {crs0}")
+    if t.b != 0 or t.d != 0 or t0.b != 0 or t0.d != 0:
+        raise TileSetError(f"{path.name}: rotated tiles are not supported in a tile set")
+    if not (math.isclose(t.a, t0.a, rel_tol=_GRID_TOLERANCE)
+            and math.isclose(t.e, t0.e, rel_tol=_GRID_TOLERANCE)):
+        raise TileSetError(
+            f"{odd}: pixel size {t.a:g} x {t.e:g} differs from {t0.a:g} x {t0.e:g}"
+        )
+    for shift in ((t.c - t0.c) / t0.a, (t.f - t0.f) / t0.e):
+        if abs(shift - round(shift)) > _GRID_TOLERANCE * max(1.0, abs(shift)):
+            raise TileSetError(f"{odd}: its pixel edges are not on the same grid")
+
+
+def _intersect(tile: Tile, rows: slice, cols: slice):
+    r0, r1 = max(rows.start, tile.row_off), min(rows.stop, tile.row_off + tile.height)
+    c0, c1 = max(cols.start, tile.col_off), min(cols.stop, tile.col_off + tile.width)
+    if r0 >= r1 or c0 >= c1:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+class MosaicSurface:
+    """Windows of the mosaic, read from whichever tiles hold them.
+
+    Tile files stay open between reads (up to a bound), one handle per tile
+    shared by all threads behind a lock, so that a neighbour's blocks decoded
+    for a halo are still in GDAL's cache when that neighbour is computed.
+    """
+
+    def __init__(self, tileset: TileSet):
+        self.tileset = tileset
+        self._open: OrderedDict[Path, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _handle(self, path: Path):
+        with self._lock:
+            if path in self._open:
+                self._open.move_to_end(path)
+                return self._open[path]
+            if len(self._open) >= _OPEN_TILES:
+                _, (old, old_lock) = self._open.popitem(last=False)
+                with old_lock:
+                    old.close()
+            entry = self._open[path] = (rasterio.open(path), threading.Lock())
+            return entry
+
+    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+        shape = (rows.stop - rows.start, cols.stop - cols.start)
+        z = np.zeros(shape, dtype=np.float64)
+        valid = np.zeros(shape, dtype=bool)
+        for tile in self.tileset.overlapping(rows, cols):
+            tr, tc = _intersect(tile, rows, cols)
+            src, lock = self._handle(tile.path)
+            window = Window.from_slices(
+                slice(tr.start - tile.row_off, tr.stop - tile.row_off),
+                slice(tc.start - tile.col_off, tc.stop - tile.col_off),
+            )
+            with lock:
+                tz, tvalid = read_window(src, self.tileset.band, window)
+            where = (slice(tr.start - rows.start, tr.stop - rows.start),
+                     slice(tc.start - cols.start, tc.stop - cols.start))
+            fill = ~valid[where] if tvalid is None else ~valid[where] & tvalid
+            z[where][fill] = tz[fill]
+            valid[where] |= fill
+        return z, valid
+
+    def close(self) -> None:
+        with self._lock:
+            for src, _ in self._open.values():
+                src.close()
+            self._open.clear()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every tile's computation shares; pickles for a Dask worker."""
+
+    tileset: TileSet
+    geometry: PixelGeometry
+    options: Options
+    out_dir: Path
+    block_size: int | None
+    cog: bool
+
+
+def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
+    tileset, options = job.tileset, job.options
+    tile = tileset.tiles[index]
+    out = job.out_dir / tile.path.name
+    block = (job.block_size, job.block_size) if job.block_size else tile.block
+    with rasterio.open(tile.path) as src:
+        profile = profile_for(src, options, 1)
+    with (
+        rasterio.Env(GDAL_CACHEMAX=CACHE_MB),
+        atomic_output(out, job.cog) as tmp,
+        rasterio.open(tmp, "w", **profile) as dst,
+    ):
+        describe(dst, options)
+        write_blocks(dst, surface, tileset.shape, job.geometry, options,
+                     (tile.row_off, tile.col_off, tile.height, tile.width), block, 1)
+    return out
+
+
+def _cluster_task(job: _Job, index: int) -> Path:
+    """One tile on a Dask worker (module level, so that it pickles)."""
+    surface = MosaicSurface(job.tileset)
+    try:
+        return _write_tile(job, surface, index)
+    finally:
+        surface.close()
+
+
+def run_tiles(
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    options: Options,
+    *,
+    band: int = 1,
+    block_size: int | None = None,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    cog: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[Path, str]]:
+    """Compute every tile of a seamless set into ``out_dir``, one output each.
+
+    Returns the tiles that failed, as (path, reason); the others are written.
+    Raises before writing anything if the set is not on one grid, or an
+    output exists (without ``overwrite``) or would overwrite an input.
+    """
+    jobs = default_jobs() if jobs is None else jobs
+    paths = expand(inputs)
+    if not paths:
+        raise InputNotFoundError("no input tile given")
+    out_dir = Path(out_dir)
+    _check_outputs(paths, out_dir, overwrite)
+    tileset = TileSet.open(paths, band)
+    if min(tileset.shape) < 2:
+        raise RasterTooSmallError(
+            f"the tile set covers {tileset.shape[0]}x{tileset.shape[1]} pixels: "
+            "a slope needs at least 2 pixels along each axis"
+        )
+    geometry = pixel_geometry(tileset.transform, tileset.crs, tileset.shape[0])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job = _Job(tileset, geometry, options, out_dir.resolve(), block_size, cog)
+    failed = list(tileset.bad)
+    indices = range(len(tileset.tiles))
+    total = len(paths)
+    done = len(failed)
+    if progress is not None and done:
+        progress(done, total)
+    for index, error in _map_tiles(job, indices, jobs, scheduler):
+        if error is not None:
+            failed.append((tileset.tiles[index].path, error))
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    return failed
+
+
+def _check_outputs(paths: list[Path], out_dir: Path, overwrite: bool) -> None:
+    names: dict[str, Path] = {}
+    for path in paths:
+        if path.name in names:
+            raise OutputExistsError(
+                f"{path} and {names[path.name]} would both be written to "
+                f"{out_dir / path.name}"
+            )
+        names[path.name] = path
+        out = out_dir / path.name
+        if out.exists() and path.exists() and out.samefile(path):
+            raise OutputExistsError(f"{out}: the output would overwrite the input")
+        if out.exists() and not overwrite:
+            raise OutputExistsError(f"{out}: exists; pass --overwrite to replace it")
+
+
+def _reason(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
+def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
+    """Yield (index, error message or None) as tiles finish."""
+    if scheduler is not None:
+        yield from _on_cluster(job, indices, scheduler)
+        return
+    surface = MosaicSurface(job.tileset)
+
+    def one(index):
+        try:
+            _write_tile(job, surface, index)
+        except Exception as e:
+            return index, _reason(e)
+        return index, None
+
+    try:
+        yield from ordered_map(one, indices, jobs)
+    finally:
+        surface.close()
+
+
+def _on_cluster(job: _Job, indices, scheduler: str):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise UsageError(
+            "--scheduler needs Dask distributed: pip install 'terrain[dask]'"
+        ) from None
+    with Client(scheduler) as client:
+        shared = client.scatter(job, broadcast=True)
+        futures = {client.submit(_cluster_task, shared, i, pure=False): i for i in indices}
+        for future in as_completed(futures):
+            error = future.exception() if future.status == "error" else None
+            yield futures[future], None if error is None else _reason(error)

@@ -1,0 +1,51 @@
+"""Factory fixtures: small GeoTIFFs written on the fly, analytic surfaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+UTM = "EPSG:32633"
+
+
+@pytest.fixture
+def write_dem(tmp_path):
+    """Write ``z`` as a GeoTIFF; return its path.
+
+    ``transform`` defaults to 10 m x 25 m pixels (non-square) in UTM 33N.
+    """
+    count = [0]
+
+    def write(z, transform=None, crs=UTM, nodata=None, dtype=None, name=None, **extra):
+        z = np.asarray(z)
+        if z.ndim == 2:
+            z = z[np.newaxis]
+        count[0] += 1
+        path = tmp_path / (name or f"dem{count[0]}.tif")
+        profile = {
+            "driver": "GTiff", "width": z.shape[2], "height": z.shape[1],
+            "count": z.shape[0], "dtype": dtype or z.dtype, "nodata": nodata,
+            "transform": transform or Affine(10.0, 0, 500_000.0, 0, -25.0, 5_000_000.0),
+            "crs": crs, **extra,
+        }
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(z.astype(profile["dtype"]))
+        return path
+
+    return write
+
+
+def centres(transform: Affine, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """World x, y of every pixel centre."""
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]] + 0.5
+    x, y = transform @ (cols, rows)
+    return np.asarray(x), np.asarray(y)
+
+
+def read(path, band=None):
+    """(array, profile) of a written file, nodata as NaN."""
+    with rasterio.open(path) as src:
+        data = src.read(masked=True).astype(np.float64).filled(np.nan)
+        return (data if band is None else data[band - 1]), src.profile

@@ -1,0 +1,167 @@
+"""The DataArray.terrain accessor: the command line's numbers, lazy on Dask."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from affine import Affine
+
+import terrain
+from terrain.cli import main
+from terrain.errors import BadInputError, RasterTooSmallError
+from terrain.spacing import NoCRSWarning
+
+from .conftest import read
+
+rioxarray = pytest.importorskip("rioxarray")
+dask = pytest.importorskip("dask")
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SAMPLES = [DATA / "jacksboro.tif", DATA / "jacksboro_utm16n.tif"]
+
+
+def open_dem(path, **kwargs):
+    return rioxarray.open_rasterio(path, **kwargs).squeeze("band", drop=True)
+
+
+def cli(*args):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    assert exit_info.value.code == 0
+
+
+@pytest.mark.parametrize("masked", [True, False])
+@pytest.mark.parametrize("units", ["ratio", "degrees"])
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_sample_equals_command_line(tmp_path, path, units, masked):
+    cli("slope", path, tmp_path / "s.tif", "--units", units)
+    want = read(tmp_path / "s.tif", 1)[0]
+    got = open_dem(path, masked=masked).terrain.slope(units=units)
+    np.testing.assert_array_equal(np.isnan(got.values), np.isnan(want))
+    np.testing.assert_allclose(got.values, want, atol=1e-4, rtol=1e-6)
+    assert got.rio.crs == rasterio.open(path).crs
+    assert got.attrs["units"] == {"ratio": "m/m", "degrees": "degree"}[units]
+    xr.testing.assert_equal(got.x, open_dem(path).x)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_gradient_and_aspect_equal_command_line(tmp_path, path):
+    cli("gradient", path, tmp_path / "g.tif")
+    cli("aspect", path, tmp_path / "a.tif")
+    dem = open_dem(path, masked=True)
+    g = dem.terrain.gradient()
+    assert set(g.data_vars) == {"dzdx", "dzdy"}
+    (dzdx, dzdy), _ = read(tmp_path / "g.tif")
+    np.testing.assert_allclose(g.dzdx.values, dzdx, atol=1e-6)
+    np.testing.assert_allclose(g.dzdy.values, dzdy, atol=1e-6)
+    aspect = dem.terrain.aspect().values
+    want = read(tmp_path / "a.tif", 1)[0]
+    # flat is flat in both, up to gradients of rounding size (~1e-9 m/m)
+    tilted = np.hypot(dzdx, dzdy) > 1e-6
+    np.testing.assert_array_equal(np.isnan(aspect)[tilted], np.isnan(want)[tilted])
+    diff = np.abs(aspect - want)
+    assert np.nanmax(np.minimum(diff, 360 - diff)) < 1e-3
+
+
+@pytest.mark.parametrize("chunks", [(1, 1), (3, 5), (64, 50), (500, 7)])
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_chunked_is_lazy_and_equals_eager(path, chunks):
+    dem = open_dem(path, masked=True)
+    if chunks[0] < 10:  # chunks smaller than the halo: a corner, to keep the graph small
+        dem = dem.isel(y=slice(0, 40), x=slice(0, 30))
+    eager = dem.terrain.gradient()
+    lazy = dem.chunk({"y": chunks[0], "x": chunks[1]}).terrain.gradient()
+    assert all(hasattr(v.data, "dask") for v in lazy.data_vars.values())
+    computed = lazy.compute()
+    for name in ("dzdx", "dzdy"):
+        np.testing.assert_array_equal(computed[name].values, eager[name].values)
+
+
+def test_non_uniform_coordinates_equal_numpy_gradient():
+    rng = np.random.default_rng(1)
+    y = -np.cumsum(rng.uniform(5, 15, 30))  # descending, uneven
+    x = np.cumsum(rng.uniform(5, 15, 25))
+    z = rng.normal(size=(30, 25)).cumsum(1) * 10
+    da = xr.DataArray(z, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:32633")
+    g = da.terrain.gradient()
+    want_dy, want_dx = np.gradient(z, y, x, edge_order=2)
+    np.testing.assert_array_equal(g.dzdx.values, want_dx)
+    np.testing.assert_array_equal(g.dzdy.values, want_dy)
+    lazy = da.chunk({"y": 4, "x": 3}).terrain.gradient().compute()
+    np.testing.assert_array_equal(lazy.dzdx.values, want_dx)
+
+
+def test_ascending_y_is_still_north_positive():
+    y = np.arange(12) * 10.0  # ascending: row 0 is the south
+    x = np.arange(9) * 10.0
+    z = 0.25 * y[:, None] + 0 * x
+    da = xr.DataArray(z, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:32633")
+    np.testing.assert_allclose(da.terrain.gradient().dzdy.values, 0.25)
+    np.testing.assert_allclose(da[::-1].terrain.gradient().dzdy.values, 0.25)
+
+
+def test_geographic_dataarray_equals_file_path(write_dem, tmp_path):
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(50, 60)).cumsum(0).cumsum(1)
+    for lat in (0.0, 60.0):
+        transform = Affine(1 / 1200, 0, 10.0, 0, -1 / 1200, lat + 0.02)
+        dem = write_dem(z, transform, crs="EPSG:4267", name=f"geo{lat}.tif")
+        cli("slope", dem, tmp_path / f"s{lat}.tif", "--overwrite")
+        got = open_dem(dem).terrain.slope().values
+        np.testing.assert_allclose(got, read(tmp_path / f"s{lat}.tif", 1)[0], rtol=1e-5)
+
+
+def test_feet_crs_converted():
+    x = np.arange(10) * 30.0
+    y = 1000 - np.arange(8) * 30.0
+    z = 0.1 * x[None, :] * 0.3048 + 0 * y[:, None]  # m per ft of x -> 0.1 m/m
+    da = xr.DataArray(z, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:2251")
+    np.testing.assert_allclose(da.terrain.slope().values, 0.1, rtol=1e-9)
+
+
+def test_fill_value_attribute_is_nodata():
+    z = np.arange(30.0).reshape(5, 6) * 10
+    z[2, 3] = -9999
+    da = xr.DataArray(z, dims=("y", "x"), coords={"y": -np.arange(5.0), "x": np.arange(6.0)},
+                      attrs={"_FillValue": -9999})
+    with pytest.warns(NoCRSWarning):
+        s = da.terrain.slope()
+    assert np.isnan(s.values[2, 3])
+    assert np.isfinite(np.delete(s.values.ravel(), 2 * 6 + 3)).all()
+
+
+def test_writes_lazily_with_to_raster_and_computes_on_a_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import threading
+
+    dem = open_dem(SAMPLES[1], masked=True, chunks={"y": 128, "x": 128})
+    slope = dem.terrain.slope(units="degrees")
+    eager = open_dem(SAMPLES[1], masked=True).terrain.slope(units="degrees")
+    slope.rio.to_raster(tmp_path / "s.tif", lock=threading.Lock(), tiled=True)
+    np.testing.assert_array_equal(read(tmp_path / "s.tif", 1)[0], eager.values)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        on_cluster = slope.compute()
+    np.testing.assert_array_equal(on_cluster.values, eager.values)
+
+
+@pytest.mark.parametrize(("make", "error", "pattern"), [
+    (lambda: xr.DataArray(np.zeros((1, 4, 4)), dims=("band", "y", "x")),
+     BadInputError, 'squeeze("band", drop=True)'),
+    (lambda: xr.DataArray(np.zeros((4, 4)), dims=("a", "b")), BadInputError,
+     "no spatial dimensions"),
+    (lambda: xr.DataArray(np.zeros((1, 4)), dims=("y", "x"),
+                          coords={"y": [0.0], "x": np.arange(4.0)}),
+     RasterTooSmallError, "too small"),
+])
+def test_clear_errors(make, error, pattern):
+    with pytest.raises(error, match=pattern.replace("(", r"\(").replace(")", r"\)")):
+        make().terrain.slope()
+
+
+def test_registered_on_import():
+    assert hasattr(xr.DataArray, "terrain")
+    assert terrain.accessor.TerrainAccessor is type(xr.DataArray([[0.0]]).terrain)

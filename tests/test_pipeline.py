@@ -1,0 +1,93 @@
+"""Streaming: block by block equals the whole raster in memory, bit for bit."""
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+import terrain
+from terrain.pipeline import Options
+from terrain.spacing import pixel_geometry
+
+from .conftest import read
+
+TRANSFORM = Affine(10.0, 0, 500_000.0, 0, -25.0, 5_000_000.0)
+
+
+def rough_dem(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=shape).cumsum(0).cumsum(1) * 3 + 500
+    hole = np.zeros(shape, bool)
+    hole[9:12, 4:30] = True  # across block edges for every block size below
+    hole[20:40, 17] = True
+    hole[rng.random(shape) < 0.03] = True
+    z[hole] = -32768
+    return z.astype("int16"), ~hole
+
+
+def in_memory(z, valid, transform, crs, options):
+    """The whole raster in one call of the core: the reference."""
+    geometry = pixel_geometry(transform, crs, z.shape[0])
+    return np.stack([options.encode(b)
+                     for b in options.compute(z.astype(float), valid, geometry)])
+
+
+EVERY_OUTPUT = [Options("gradient"), Options("slope", "degrees"), Options("aspect"),
+                Options("hillshade"), Options("gradient", method="horn"),
+                Options("gradient", edge_order=1)]
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32633", "EPSG:4326"])
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("block_size", [3, 5, 256, None, 10_000])
+def test_streamed_equals_in_memory(write_dem, tmp_path, crs, jobs, block_size):
+    z, valid = rough_dem((53, 47))
+    transform = TRANSFORM if crs != "EPSG:4326" else Affine(1 / 1200, 0, 10, 0, -1 / 1200, 50)
+    dem = write_dem(z, transform, crs=crs, nodata=-32768)
+    for i, options in enumerate(EVERY_OUTPUT):
+        out = tmp_path / f"{i}.tif"
+        terrain.pipeline.run(dem, out, options, block_size=block_size, jobs=jobs)
+        with rasterio.open(out) as dst:
+            got = dst.read()
+        want = in_memory(z, valid, transform, crs, options)
+        np.testing.assert_array_equal(got, want, strict=True, err_msg=str(options))
+
+
+def test_interrupted_run_leaves_nothing(write_dem, tmp_path):
+    z, _ = rough_dem((60, 60))
+    dem = write_dem(z, TRANSFORM, nodata=-32768)
+    out = tmp_path / "slope.tif"
+    calls = []
+
+    def progress(done, total):
+        calls.append((done, total))
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        terrain.slope(dem, out, block_size=16, jobs=2, progress=progress)
+    assert calls[-1] == (3, 16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [dem.name]
+
+
+def test_progress_counts_blocks(write_dem, tmp_path):
+    z, _ = rough_dem((40, 40))
+    dem = write_dem(z, TRANSFORM, nodata=-32768)
+    calls = []
+    terrain.slope(dem, tmp_path / "s.tif", block_size=16, progress=lambda *a: calls.append(a))
+    assert calls == [(i, 9) for i in range(1, 10)]
+
+
+def test_cog_is_valid_with_same_values(write_dem, tmp_path):
+    z, _ = rough_dem((700, 600))
+    dem = write_dem(z, TRANSFORM, nodata=-32768)
+    terrain.slope(dem, tmp_path / "plain.tif")
+    terrain.slope(dem, tmp_path / "cog.tif", cog=True)
+    with rasterio.open(tmp_path / "cog.tif") as cog:
+        assert cog.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert cog.overviews(1) == [2]  # the COG driver's overview for >512 pixels
+        assert cog.block_shapes == [(512, 512)]
+        assert cog.crs.to_epsg() == 32633
+        assert cog.transform == TRANSFORM
+        assert cog.descriptions == ("slope",)
+    np.testing.assert_array_equal(read(tmp_path / "cog.tif")[0], read(tmp_path / "plain.tif")[0])
