@@ -42,9 +42,11 @@ NODATA = -9999.0
 #: Output tile edge, pixels; processing blocks are multiples of it.
 TILE = 256
 
-#: GDAL's block cache while streaming, MiB: blocks are read once and written
-#: once, so a large cache only costs memory.
-CACHE_MB = 256
+#: GDAL's block cache while streaming, MiB. It must hold one row of input
+#: blocks across a stripe of the raster (a block's halo decodes the next row's
+#: blocks, which the next block row reads again) and the output blocks being
+#: filled; a smaller cache makes GDAL decode blocks twice.
+CACHE_MB = 192
 
 
 def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:

@@ -59,6 +59,10 @@ _UNIT_LABELS = {"ratio": "m/m", "percent": "%", "degrees": "degree", "radians": 
 #: Target edge of a processing block, pixels (before alignment to the file's tiles).
 _BLOCK = 1024
 
+#: Blocks run row by row across stripes this wide, pixels, so that GDAL's cache
+#: needs (see :data:`terrain.io.CACHE_MB`) do not grow with the raster's width.
+_STRIPE = 8192
+
 Progress = Callable[[int, int], None]
 
 
@@ -129,7 +133,9 @@ class Options:
         """A computed band (float64, NaN = nodata) in the output's type."""
         if self.product == "hillshade":
             return _units.hillshade_byte(band)
-        return np.where(np.isnan(band), NODATA, band).astype(np.float32)
+        band = band.astype(np.float32)
+        band[np.isnan(band)] = NODATA
+        return band
 
     def compute(
         self, z: np.ndarray, valid: np.ndarray | None, geometry: PixelGeometry,
@@ -173,13 +179,18 @@ class FileSurface:
 def block_windows(
     area: tuple[int, int, int, int], block: tuple[int, int]
 ) -> list[tuple[slice, slice]]:
-    """Blocks covering ``area`` = (row_off, col_off, height, width), row-major."""
+    """Blocks covering ``area`` = (row_off, col_off, height, width).
+
+    Row-major within vertical stripes of about :data:`_STRIPE` pixels.
+    """
     row_off, col_off, height, width = area
     bh, bw = block
+    stripe = bw * max(1, _STRIPE // bw)
     return [
         (slice(r, min(r + bh, row_off + height)), slice(c, min(c + bw, col_off + width)))
+        for s in range(col_off, col_off + width, stripe)
         for r in range(row_off, row_off + height, bh)
-        for c in range(col_off, col_off + width, bw)
+        for c in range(s, min(s + stripe, col_off + width), bw)
     ]
 
 
