@@ -178,3 +178,18 @@ def test_many_tiles_neighbour_lookup_is_local():
     assert [(t.row_off, t.col_off) for t in found] == [
         (r, c) for r in (200, 300, 400) for c in (400, 500)]
     assert max(len(v) for v in ts._index.values()) == 1
+
+
+def test_progress_counts_tiles_bad_ones_included(write_dem, tmp_path):
+    from terrain.pipeline import Options
+    from terrain.tiles import run_tiles
+
+    paths, _ = cut(write_dem, tmp_path, whole_dem())
+    bad = tmp_path / "tiles" / "broken.tif"
+    bad.write_text("not a raster")
+    calls = []
+    failed = run_tiles([*paths, bad], tmp_path / "out", Options("slope"), jobs=2,
+                       progress=lambda *a: calls.append(a))
+    assert [path for path, _ in failed] == [bad]
+    total = len(paths) + 1
+    assert calls == [(i, total) for i in range(1, total + 1)]
