@@ -16,6 +16,7 @@ from rasterio.errors import RasterioError
 from terrain import pipeline, preview, tiles
 from terrain.core import METHODS
 from terrain.errors import TerrainError, UsageError
+from terrain.io import check_output
 from terrain.units import SLOPE_UNITS
 
 __all__ = ["cli", "main"]
@@ -104,6 +105,8 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
                 f"expected DEM OUT, got {len(paths)} path{'s' if len(paths) != 1 else ''}"
                 " (for a tile set, add --out-dir DIR)"
             )
+    if preview_png is not None:
+        check_output(paths[0], preview_png, kwargs.get("overwrite", False))
     progress = _Progress(product, quiet)
     try:
         if out_dir is None:

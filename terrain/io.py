@@ -42,11 +42,12 @@ NODATA = -9999.0
 #: Output tile edge, pixels; processing blocks are multiples of it.
 TILE = 256
 
-#: GDAL's block cache while streaming, MiB. It must hold one row of input
+#: GDAL's block cache while streaming, MiB (rasterio's Env takes it in bytes:
+#: a bare 192 would be 192 bytes). It must hold one row of input
 #: blocks across a stripe of the raster (a block's halo decodes the next row's
 #: blocks, which the next block row reads again) and the output blocks being
 #: filled; a smaller cache makes GDAL decode blocks twice.
-CACHE_MB = 192
+CACHE_MB = 32
 
 
 def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:
@@ -104,6 +105,7 @@ def output_profile(src: rasterio.DatasetReader, count: int, jobs: int,
         "transform": src.transform,
         "nodata": nodata,
         "tiled": True,
+        "interleave": "band",
         "blockxsize": TILE,
         "blockysize": TILE,
         "compress": "deflate",

@@ -1,18 +1,19 @@
 """Streaming a raster block by block through the gradient core.
 
-Every file-level result (slope, gradient, aspect) is made here, whatever the
-raster's size: blocks aligned to the file's internal tiling are read with the
-core's halo (clipped at the raster's true border, so the border keeps its
-one-sided stencil), computed in parallel threads, and written in order. The
-result equals the in-memory computation bit for bit, for any block size.
+Every file-level result (slope, gradient, aspect, hillshade) is made here,
+whatever the raster's size: blocks aligned to the output's tiles (and, where
+it fits, the input's) are read with the core's halo (clipped at the raster's
+true border, so the border keeps its one-sided stencil), computed in parallel
+threads, and written in order. The result equals the in-memory computation
+bit for bit, for any block size.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from terrain.errors import RasterTooSmallError, UsageError
 from terrain.io import (
     CACHE_MB,
     NODATA,
+    TILE,
     atomic_output,
     check_output,
     open_dem,
@@ -43,6 +45,7 @@ __all__ = [
     "hillshade",
     "run",
     "slope",
+    "write_blocks",
 ]
 
 #: What each command writes: band descriptions.
@@ -149,31 +152,17 @@ class Options:
 
 
 class FileSurface:
-    """One band of a raster file, read by window from any thread.
-
-    GDAL datasets must not be shared between threads, so each thread opens
-    its own read-only handle.
-    """
+    """One band of a raster file, read by window."""
 
     def __init__(self, path: str | os.PathLike, band: int = 1):
-        self.path, self.band = path, band
-        self._local = threading.local()
-        self._handles: list[rasterio.DatasetReader] = []
-        self._lock = threading.Lock()
+        self.band = band
+        self._src = rasterio.open(path)
 
     def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray | None]:
-        src = getattr(self._local, "src", None)
-        if src is None:
-            src = self._local.src = rasterio.open(self.path)
-            with self._lock:
-                self._handles.append(src)
-        return read_window(src, self.band, Window.from_slices(rows, cols))
+        return read_window(self._src, self.band, Window.from_slices(rows, cols))
 
     def close(self) -> None:
-        with self._lock:
-            for src in self._handles:
-                src.close()
-            self._handles.clear()
+        self._src.close()
 
 
 def block_windows(
@@ -195,25 +184,29 @@ def block_windows(
 
 
 def default_block(src: rasterio.DatasetReader, band: int = 1) -> tuple[int, int]:
-    """About 1024² pixels, a whole number of the file's blocks along each axis.
+    """About 1024² pixels: whole output tiles and, where it fits, whole input blocks.
 
-    Striped files (one block spans the width) get 1024 columns: GDAL reads
-    each strip once and serves the next block from its cache.
+    Whole output tiles matter most: each is then written once (see
+    :func:`run`). Input blocks are whole too when their edge and the output
+    tile's have a small common multiple (512, 256, 128, strips...); else GDAL's
+    cache serves the blocks a window shares with the next.
     """
+
+    def edge(n_in: int, full: int) -> int:
+        aligned = math.lcm(n_in, TILE) if n_in < full else TILE
+        if aligned > 4 * _BLOCK:
+            aligned = TILE
+        return aligned * max(1, _BLOCK // aligned)
+
     bh, bw = src.block_shapes[band - 1]
-    rows = bh * max(1, _BLOCK // bh)
-    cols = _BLOCK if bw >= src.width else bw * max(1, _BLOCK // bw)
-    return rows, cols
+    return edge(bh, src.height), edge(bw, src.width)
 
 
-def compute_block(
-    surface, shape: tuple[int, int], geometry: PixelGeometry, options: Options,
-    window: tuple[slice, slice],
-) -> list[np.ndarray]:
-    """Output bands, encoded (float32 with :data:`NODATA`; Byte), of one block.
+def read_block(surface, shape: tuple[int, int], window: tuple[slice, slice]):
+    """A block read with :data:`HALO` pixels of context, cut at the surface's border.
 
-    The block is read with :data:`HALO` pixels of context on each side, cut
-    at the surface's true border.
+    Returns the elevations, their validity, the window read and the block's
+    place in it.
     """
     rows, cols = window
     r0, r1 = max(rows.start - HALO, 0), min(rows.stop + HALO, shape[0])
@@ -223,27 +216,7 @@ def compute_block(
         slice(rows.start - r0, rows.stop - r0),
         slice(cols.start - c0, cols.stop - c0),
     )
-    bands = options.compute(z, valid, geometry.window(slice(r0, r1), slice(c0, c1)), inner)
-    return [options.encode(b) for b in bands]
-
-
-def ordered_map(fn: Callable, items: Iterable, jobs: int) -> Iterator:
-    """``map(fn, items)`` on ``jobs`` threads, in order, a bounded number ahead."""
-    if jobs <= 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(jobs) as pool:
-        pending: deque = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) > 2 * jobs:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    return z, valid, (slice(r0, r1), slice(c0, c1)), inner
 
 
 def write_blocks(
@@ -260,25 +233,49 @@ def write_blocks(
     """Compute ``area`` of the surface block by block into ``dst``.
 
     ``area`` (row_off, col_off, height, width) is in surface pixels; ``dst``
-    covers exactly that area.
+    covers exactly that area. This thread does all the reading and writing
+    (GDAL datasets and their block cache are not safe to share between
+    threads); ``jobs`` threads compute, a bounded number of blocks ahead
+    (numpy releases the GIL), while GDAL compresses on its own threads.
     """
     windows = block_windows(area, block)
     row_off, col_off = area[0], area[1]
 
-    def job(window):
-        return window, compute_block(surface, shape, geometry, options, window)
+    def compute(z, valid, read, inner):
+        bands = options.compute(z, valid, geometry.window(*read), inner)
+        return [options.encode(b) for b in bands]
 
-    for done, (window, bands) in enumerate(ordered_map(job, windows, jobs), 1):
+    def write(window, bands, done):
         rows, cols = window
-        dst.write(
-            np.stack(bands),
-            window=Window.from_slices(
-                slice(rows.start - row_off, rows.stop - row_off),
-                slice(cols.start - col_off, cols.stop - col_off),
-            ),
-        )
+        dst.write(np.stack(bands), window=Window.from_slices(
+            slice(rows.start - row_off, rows.stop - row_off),
+            slice(cols.start - col_off, cols.stop - col_off),
+        ))
         if progress is not None:
             progress(done, len(windows))
+
+    if jobs <= 1:
+        for done, window in enumerate(windows, 1):
+            write(window, compute(*read_block(surface, shape, window)), done)
+        return
+    with ThreadPoolExecutor(jobs) as pool:
+        pending: deque = deque()
+        done = 0
+        try:
+            for window in windows:
+                pending.append((window, pool.submit(
+                    compute, *read_block(surface, shape, window))))
+                while pending and (len(pending) > 2 * jobs or pending[0][1].done()):
+                    window_done, future = pending.popleft()
+                    done += 1
+                    write(window_done, future.result(), done)
+            while pending:
+                window_done, future = pending.popleft()
+                done += 1
+                write(window_done, future.result(), done)
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 def profile_for(src: rasterio.DatasetReader, options: Options, jobs: int) -> dict:
@@ -334,12 +331,16 @@ def run(
             )
         geometry = pixel_geometry(src.transform, src.crs, src.height)
         block = (block_size, block_size) if block_size else default_block(src, band)
-        profile = profile_for(src, options, jobs)
+        # GDAL compresses on NUM_THREADS threads when every block covers whole
+        # output tiles (the default blocks do); a tile written in pieces is read
+        # back and rewritten, which we keep on the plain single-threaded path.
+        aligned = all(edge % TILE == 0 for edge in block)
+        profile = profile_for(src, options, jobs if aligned else 1)
         shape = src.shape
     surface = FileSurface(dem, band)
     try:
         with (
-            rasterio.Env(GDAL_CACHEMAX=CACHE_MB),
+            rasterio.Env(GDAL_CACHEMAX=CACHE_MB * 2**20),
             atomic_output(out, cog, jobs) as tmp,
             rasterio.open(tmp, "w", **profile) as dst,
         ):

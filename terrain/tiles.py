@@ -9,17 +9,20 @@ Where tiles overlap, the first tile in the order given that has data at a
 pixel wins (rasterio.merge's ``first`` rule); folders and glob patterns
 expand in sorted order.
 
-Tiles run in parallel threads here, or as tasks on a Dask distributed cluster.
+Tiles run in parallel worker processes here, or as tasks on a Dask
+distributed cluster.
 """
 
 from __future__ import annotations
 
 import glob
 import math
+import multiprocessing
 import os
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +49,6 @@ from terrain.pipeline import (
     default_block,
     default_jobs,
     describe,
-    ordered_map,
     profile_for,
     write_blocks,
 )
@@ -119,7 +121,7 @@ class TileSet:
                 with open_dem(path, band) as src:
                     metas.append((path, src.transform, src.crs, src.shape,
                                   default_block(src, band)))
-            except Exception as e:
+            except Exception as e:  # one unreadable tile must not stop the others
                 bad.append((path, _reason(e).removeprefix(f"{path}: ")))
         if not metas:
             raise TileSetError("no readable tile in the set")
@@ -137,7 +139,11 @@ class TileSet:
         ]
         height = max(t.row_off + t.height for t in tiles)
         width = max(t.col_off + t.width for t in tiles)
-        transform = t0 @ Affine.translation(left, top)
+        # the mosaic's origin as the files write it (not recomputed), so that
+        # lat/lon rows get the very latitudes the whole raster would give them
+        west = next(t.c for (_, t, *_), (_, c) in zip(metas, offsets, strict=True) if c == left)
+        north = next(t.f for (_, t, *_), (r, _) in zip(metas, offsets, strict=True) if r == top)
+        transform = Affine(t0.a, 0.0, west, 0.0, t0.e, north)
         tileset = cls(tiles, transform, crs, (height, width), band, bad)
         tileset._build_index()
         return tileset
@@ -192,27 +198,23 @@ def _intersect(tile: Tile, rows: slice, cols: slice):
 class MosaicSurface:
     """Windows of the mosaic, read from whichever tiles hold them.
 
-    Tile files stay open between reads (up to a bound), one handle per tile
-    shared by all threads behind a lock, so that a neighbour's blocks decoded
-    for a halo are still in GDAL's cache when that neighbour is computed.
+    Tile files stay open between reads (up to a bound), so that a
+    neighbour's blocks decoded for a halo are still in GDAL's cache when that
+    neighbour is computed.
     """
 
     def __init__(self, tileset: TileSet):
         self.tileset = tileset
-        self._open: OrderedDict[Path, tuple] = OrderedDict()
-        self._lock = threading.Lock()
+        self._open: OrderedDict[Path, rasterio.DatasetReader] = OrderedDict()
 
-    def _handle(self, path: Path):
-        with self._lock:
-            if path in self._open:
-                self._open.move_to_end(path)
-                return self._open[path]
+    def _handle(self, path: Path) -> rasterio.DatasetReader:
+        if path in self._open:
+            self._open.move_to_end(path)
+        else:
             if len(self._open) >= _OPEN_TILES:
-                _, (old, old_lock) = self._open.popitem(last=False)
-                with old_lock:
-                    old.close()
-            entry = self._open[path] = (rasterio.open(path), threading.Lock())
-            return entry
+                self._open.popitem(last=False)[1].close()
+            self._open[path] = rasterio.open(path)
+        return self._open[path]
 
     def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
         shape = (rows.stop - rows.start, cols.stop - cols.start)
@@ -220,13 +222,11 @@ class MosaicSurface:
         valid = np.zeros(shape, dtype=bool)
         for tile in self.tileset.overlapping(rows, cols):
             tr, tc = _intersect(tile, rows, cols)
-            src, lock = self._handle(tile.path)
             window = Window.from_slices(
                 slice(tr.start - tile.row_off, tr.stop - tile.row_off),
                 slice(tc.start - tile.col_off, tc.stop - tile.col_off),
             )
-            with lock:
-                tz, tvalid = read_window(src, self.tileset.band, window)
+            tz, tvalid = read_window(self._handle(tile.path), self.tileset.band, window)
             where = (slice(tr.start - rows.start, tr.stop - rows.start),
                      slice(tc.start - cols.start, tc.stop - cols.start))
             fill = ~valid[where] if tvalid is None else ~valid[where] & tvalid
@@ -235,10 +235,9 @@ class MosaicSurface:
         return z, valid
 
     def close(self) -> None:
-        with self._lock:
-            for src, _ in self._open.values():
-                src.close()
-            self._open.clear()
+        for src in self._open.values():
+            src.close()
+        self._open.clear()
 
 
 @dataclass(frozen=True)
@@ -261,7 +260,7 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
     with rasterio.open(tile.path) as src:
         profile = profile_for(src, options, 1)
     with (
-        rasterio.Env(GDAL_CACHEMAX=CACHE_MB),
+        rasterio.Env(GDAL_CACHEMAX=CACHE_MB * 2**20),
         atomic_output(out, job.cog) as tmp,
         rasterio.open(tmp, "w", **profile) as dst,
     ):
@@ -271,13 +270,34 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
     return out
 
 
-def _cluster_task(job: _Job, index: int) -> Path:
-    """One tile on a Dask worker (module level, so that it pickles)."""
+def _tile_results(job: _Job, indices: Iterable[int]):
+    """Tiles one after another, sharing open neighbours and GDAL's cache.
+
+    Yields (index, error message or None) as each tile is written.
+    """
     surface = MosaicSurface(job.tileset)
     try:
-        return _write_tile(job, surface, index)
+        for index in indices:
+            try:
+                _write_tile(job, surface, index)
+            except Exception as e:  # reported per tile; the others go on
+                yield index, _reason(e)
+            else:
+                yield index, None
     finally:
         surface.close()
+
+
+def _write_tiles(job: _Job, indices: Sequence[int]) -> list[tuple[int, str | None]]:
+    """:func:`_tile_results` in a worker process or on a Dask worker (it pickles)."""
+    return list(_tile_results(job, indices))
+
+
+def _groups(indices: Sequence[int], workers: int) -> list[list[int]]:
+    """Runs of consecutive tiles, a few per worker: neighbours in the given order
+    (usually row by row) then share the decoded blocks of their common edges."""
+    size = max(1, min(16, len(indices) // (4 * workers)))
+    return [list(indices[i:i + size]) for i in range(0, len(indices), size)]
 
 
 def run_tiles(
@@ -350,23 +370,32 @@ def _reason(e: BaseException) -> str:
 
 
 def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
-    """Yield (index, error message or None) as tiles finish."""
+    """Yield (index, error message or None) as tiles finish.
+
+    Tiles run one after another in this process (``jobs`` = 1), in runs of
+    neighbours on ``jobs`` worker processes, or on a Dask cluster. Processes,
+    not threads: each writes its own files, and GDAL's block cache must not
+    flush one thread's output from another thread.
+    """
     if scheduler is not None:
         yield from _on_cluster(job, indices, scheduler)
         return
-    surface = MosaicSurface(job.tileset)
-
-    def one(index):
+    if jobs <= 1:
+        yield from _tile_results(job, indices)
+        return
+    # fork starts a worker at once, with the library loaded; it is safe only
+    # while this process runs no other thread (a lock held elsewhere would be
+    # copied locked), else spawn, which starts workers afresh.
+    forkable = "fork" in multiprocessing.get_all_start_methods()
+    method = "fork" if forkable and threading.active_count() == 1 else "spawn"
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        futures = [pool.submit(_write_tiles, job, group) for group in _groups(indices, jobs)]
         try:
-            _write_tile(job, surface, index)
-        except Exception as e:
-            return index, _reason(e)
-        return index, None
-
-    try:
-        yield from ordered_map(one, indices, jobs)
-    finally:
-        surface.close()
+            for future in as_completed(futures):
+                yield from future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _on_cluster(job: _Job, indices, scheduler: str):
@@ -378,7 +407,13 @@ def _on_cluster(job: _Job, indices, scheduler: str):
         ) from None
     with Client(scheduler) as client:
         shared = client.scatter(job, broadcast=True)
-        futures = {client.submit(_cluster_task, shared, i, pure=False): i for i in indices}
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        groups = _groups(indices, workers)
+        futures = {client.submit(_write_tiles, shared, group, pure=False): group
+                   for group in groups}
         for future in as_completed(futures):
-            error = future.exception() if future.status == "error" else None
-            yield futures[future], None if error is None else _reason(error)
+            if future.status == "error":
+                reason = _reason(future.exception())
+                yield from ((index, reason) for index in futures[future])
+            else:
+                yield from future.result()
