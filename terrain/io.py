@@ -43,10 +43,11 @@ NODATA = -9999.0
 TILE = 256
 
 #: GDAL's block cache while streaming, MiB (rasterio's Env takes it in bytes:
-#: a bare 192 would be 192 bytes). It must hold one row of input
-#: blocks across a stripe of the raster (a block's halo decodes the next row's
-#: blocks, which the next block row reads again) and the output blocks being
-#: filled; a smaller cache makes GDAL decode blocks twice.
+#: a bare 32 would be 32 bytes). It should hold one row of input blocks
+#: across a 4096-pixel stripe (a block's halo decodes the next row's blocks,
+#: which the next block row reads again) and the output blocks being filled;
+#: a smaller cache only makes GDAL decode some blocks twice. Peak memory is
+#: this plus a few blocks in flight, whatever the raster's size.
 CACHE_MB = 32
 
 

@@ -62,9 +62,10 @@ _UNIT_LABELS = {"ratio": "m/m", "percent": "%", "degrees": "degree", "radians": 
 #: Target edge of a processing block, pixels (before alignment to the file's tiles).
 _BLOCK = 1024
 
-#: Blocks run row by row across stripes this wide, pixels, so that GDAL's cache
-#: needs (see :data:`terrain.io.CACHE_MB`) do not grow with the raster's width.
-_STRIPE = 8192
+#: Blocks run row by row across stripes this wide, pixels, so that what GDAL's
+#: cache should hold (see :data:`terrain.io.CACHE_MB`) does not grow with the
+#: raster's width.
+_STRIPE = 4096
 
 Progress = Callable[[int, int], None]
 
