@@ -25,7 +25,8 @@ def main() -> None:
         profile = {**src.profile, "dtype": "float32", "tiled": True, "blockxsize": 256,
                    "blockysize": 256, "compress": "deflate", "predictor": 3,
                    "bigtiff": "if_safer", "num_threads": str(args.threads)}
-        with rasterio.Env(GDAL_CACHEMAX=192 * 2**20), rasterio.open(args.out, "w", **profile) as dst:
+        cache = rasterio.Env(GDAL_CACHEMAX=192 * 2**20)  # bytes
+        with cache, rasterio.open(args.out, "w", **profile) as dst:
             for row in range(0, src.height, 1024):
                 for col in range(0, src.width, 1024):
                     window = Window(col, row, min(1024, src.width - col),

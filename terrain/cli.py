@@ -143,7 +143,7 @@ def slope(paths, preview, **kwargs):
       terrain slope dem.tif slope_deg.tif --units degrees --z-factor 0.3048
       terrain slope dem.tif slope.tif --method horn --preview slope.png
       terrain slope tiles/*.tif --out-dir slopes/ --jobs 4
-      terrain slope 'srtm/*.hgt' --out-dir slopes/ --scheduler tcp://10.0.0.5:8786
+      terrain slope 'srtm/*.hgt' --out-dir slopes/ --scheduler tcp://scheduler:8786
     """
     _run("slope", paths, preview_png=preview, **kwargs)
 

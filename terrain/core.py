@@ -95,14 +95,7 @@ def gradient(
     """
     if edge_order not in EDGE_ORDERS:
         raise UsageError(f"edge order must be 1 or 2, not {edge_order!r}")
-    f = np.asarray(z, dtype=np.float64)
-    if f.ndim != 2:
-        raise UsageError(f"elevations must be a 2-D array, got {f.ndim} dimensions")
-    if min(f.shape) < 2:
-        raise RasterTooSmallError(
-            f"raster of {f.shape[0]}x{f.shape[1]} pixels is too small: "
-            "a slope needs at least 2 pixels along each axis"
-        )
+    f = _elevations(z)
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
         if valid.all():
@@ -111,6 +104,19 @@ def gradient(
         _derivative(f, valid, _spacing(row, f.shape[0], detect_uniform), 0, edge_order),
         _derivative(f, valid, _spacing(col, f.shape[1], detect_uniform), 1, edge_order),
     )
+
+
+def _elevations(z) -> np.ndarray:
+    """``z`` as a float64 2-D array with at least 2 pixels along each axis."""
+    f = np.asarray(z, dtype=np.float64)
+    if f.ndim != 2:
+        raise UsageError(f"elevations must be a 2-D array, got {f.ndim} dimensions")
+    if min(f.shape) < 2:
+        raise RasterTooSmallError(
+            f"raster of {f.shape[0]}x{f.shape[1]} pixels is too small: "
+            "a slope needs at least 2 pixels along each axis"
+        )
+    return f
 
 
 def _spacing(spacing: Spacing, n: int, detect_uniform: bool = True
@@ -298,14 +304,7 @@ def horn(
             "Horn's method needs a uniform grid (scalar spacings), not coordinate "
             "arrays: use the 'central' method, or resample the DEM to a regular grid"
         )
-    f = np.asarray(z, dtype=np.float64)
-    if f.ndim != 2:
-        raise UsageError(f"elevations must be a 2-D array, got {f.ndim} dimensions")
-    if min(f.shape) < 2:
-        raise RasterTooSmallError(
-            f"raster of {f.shape[0]}x{f.shape[1]} pixels is too small: "
-            "a slope needs at least 2 pixels along each axis"
-        )
+    f = _elevations(z)
     if valid is not None:
         f = np.where(valid, f, np.nan)
     # NaN marks nodata from here on; 2a - b is NaN when a or b is, as in GDAL.
