@@ -20,7 +20,7 @@ import xarray as xr
 
 from terrain.core import HALO
 from terrain.errors import BadInputError, RasterTooSmallError
-from terrain.pipeline import PRODUCTS, Options
+from terrain.options import PRODUCTS, Options
 from terrain.spacing import PixelGeometry, coordinate_geometry
 
 __all__ = ["TerrainAccessor", "compute"]

@@ -17,6 +17,7 @@ from terrain import pipeline, preview, tiles
 from terrain.core import METHODS
 from terrain.errors import TerrainError, UsageError
 from terrain.io import check_output
+from terrain.options import Options
 from terrain.units import SLOPE_UNITS
 
 __all__ = ["cli", "main"]
@@ -86,7 +87,7 @@ class _Progress:
 
 def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
          scheduler: str | None, preview_png: str | None, **kwargs) -> None:
-    options = pipeline.Options(
+    options = Options(
         product,
         kwargs.pop("units", "ratio"),
         kwargs.pop("edge_order"),

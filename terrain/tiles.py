@@ -44,8 +44,8 @@ from terrain.io import (
     open_dem,
     read_window,
 )
+from terrain.options import Options
 from terrain.pipeline import (
-    Options,
     default_block,
     default_jobs,
     describe,

@@ -6,7 +6,7 @@ import rasterio
 from affine import Affine
 
 import terrain
-from terrain.pipeline import Options
+from terrain.options import Options
 from terrain.spacing import pixel_geometry
 
 from .conftest import read

@@ -181,7 +181,7 @@ def test_many_tiles_neighbour_lookup_is_local():
 
 
 def test_progress_counts_tiles_bad_ones_included(write_dem, tmp_path):
-    from terrain.pipeline import Options
+    from terrain.options import Options
     from terrain.tiles import run_tiles
 
     paths, _ = cut(write_dem, tmp_path, whole_dem())

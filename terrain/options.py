@@ -1,0 +1,104 @@
+"""What to compute: the product, its units and method, shared by every path.
+
+The file, tile and array paths all take an :class:`Options` and call its
+:meth:`Options.compute` on a window of elevations read with the core's halo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from terrain import units as _units
+from terrain.core import EDGE_ORDERS, METHODS
+from terrain.errors import UsageError
+from terrain.io import NODATA
+from terrain.spacing import PixelGeometry, world_gradient
+
+__all__ = ["PRODUCTS", "Options"]
+
+#: What each command writes: band descriptions.
+PRODUCTS = {
+    "slope": ("slope",),
+    "gradient": ("dz/dx", "dz/dy"),
+    "aspect": ("aspect",),
+    "hillshade": ("hillshade",),
+}
+
+#: Band unit strings written to the file's metadata.
+_UNIT_LABELS = {"ratio": "m/m", "percent": "%", "degrees": "degree", "radians": "radian"}
+
+@dataclass(frozen=True)
+class Options:
+    """What to compute, shared by the file, tile and array paths."""
+
+    product: str = "slope"
+    units: str = "ratio"
+    edge_order: int = 2
+    z_factor: float = 1.0
+    method: str = "central"
+    azimuth: float = 315.0
+    altitude: float = 45.0
+
+    def __post_init__(self):
+        if self.product not in PRODUCTS:
+            raise UsageError(
+                f"unknown product {self.product!r}: choose one of {', '.join(PRODUCTS)}"
+            )
+        _units.check_units(self.units)
+        if self.edge_order not in EDGE_ORDERS:
+            raise UsageError(f"edge order must be 1 or 2, not {self.edge_order!r}")
+        if not np.isfinite(self.z_factor) or self.z_factor == 0:
+            raise UsageError(f"z factor must be a non-zero number, not {self.z_factor!r}")
+        if self.method not in METHODS:
+            raise UsageError(
+                f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}"
+            )
+
+    @property
+    def dtype(self) -> str:
+        """Output data type: hillshade is gdaldem's Byte, the rest float32."""
+        return "uint8" if self.product == "hillshade" else "float32"
+
+    @property
+    def nodata(self) -> float:
+        return 0 if self.product == "hillshade" else NODATA
+
+    @property
+    def band_units(self) -> tuple[str, ...]:
+        if self.product == "slope":
+            return (_UNIT_LABELS[self.units],)
+        if self.product == "aspect":
+            return ("degree",)
+        if self.product == "hillshade":
+            return ("",)
+        return ("m/m", "m/m")
+
+    def bands(self, dzdx: np.ndarray, dzdy: np.ndarray) -> list[np.ndarray]:
+        """The output bands (float64, NaN for nodata) from the world gradient."""
+        if self.product == "slope":
+            return [_units.slope(dzdx, dzdy, self.units)]
+        if self.product == "aspect":
+            return [_units.aspect(dzdx, dzdy)]
+        if self.product == "hillshade":
+            return [_units.hillshade(dzdx, dzdy, self.azimuth, self.altitude)]
+        return [dzdx, dzdy]
+
+    def encode(self, band: np.ndarray) -> np.ndarray:
+        """A computed band (float64, NaN = nodata) in the output's type."""
+        if self.product == "hillshade":
+            return _units.hillshade_byte(band)
+        band = band.astype(np.float32)
+        band[np.isnan(band)] = NODATA
+        return band
+
+    def compute(
+        self, z: np.ndarray, valid: np.ndarray | None, geometry: PixelGeometry,
+        inner: tuple[slice, slice] = (slice(None), slice(None)),
+    ) -> list[np.ndarray]:
+        """Output bands of the ``inner`` part of a window read with its halo."""
+        dzdx, dzdy = world_gradient(
+            z, valid, geometry, self.edge_order, self.z_factor, self.method
+        )
+        return self.bands(dzdx[inner], dzdy[inner])
