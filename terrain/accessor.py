@@ -14,6 +14,7 @@ data.
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -21,7 +22,13 @@ import xarray as xr
 from terrain.core import HALO
 from terrain.errors import BadInputError, RasterTooSmallError
 from terrain.options import PRODUCTS, Options
-from terrain.spacing import PixelGeometry, coordinate_geometry
+from terrain.spacing import (
+    PixelGeometry,
+    VerticalUnit,
+    VerticalUnitWarning,
+    coordinate_geometry,
+    vertical_unit,
+)
 
 __all__ = ["TerrainAccessor", "compute"]
 
@@ -63,6 +70,24 @@ def _crs(da: xr.DataArray, y: str):
     if crs is None and y in ("lat", "latitude"):
         return "EPSG:4326"  # CF's lat/lon are degrees; assume WGS84
     return crs
+
+
+def _vertical(da: xr.DataArray, crs, z_factor: float | None) -> VerticalUnit:
+    """The elevations' unit, by the file path's rule, from what xarray carries.
+
+    The CRS (compound included), a ``units`` attribute (CF spellings), and
+    ``scale_factor`` / ``add_offset`` attributes, which xarray and rioxarray
+    leave in ``attrs`` only while the data is not decoded.
+    """
+    unit = da.attrs.get("units")
+    vertical = vertical_unit(
+        crs, unit if isinstance(unit, str) else None,
+        da.attrs.get("scale_factor", 1.0), da.attrs.get("add_offset", 0.0), z_factor,
+        name=f"DataArray {da.name!r}" if da.name is not None else "the DataArray",
+    )
+    for message in vertical.warnings:
+        warnings.warn(message, VerticalUnitWarning, stacklevel=5)
+    return vertical
 
 
 def _fill_value(da: xr.DataArray) -> float | None:
@@ -131,7 +156,9 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
             "a slope needs at least 2 pixels along each axis"
         )
     da = da.transpose(y, x)
-    geometry = coordinate_geometry(da[y].values, da[x].values, _crs(da, y))
+    crs = _crs(da, y)
+    geometry = coordinate_geometry(da[y].values, da[x].values, crs)
+    options = options.with_vertical(_vertical(da, crs, options.z_factor))
     fill = _fill_value(da)
     names = [_NAMES[b] for b in PRODUCTS[options.product]]
     if hasattr(da.data, "dask"):
@@ -155,25 +182,25 @@ class TerrainAccessor:
     def __init__(self, da: xr.DataArray):
         self._da = da
 
-    def gradient(self, edge_order: int = 2, z_factor: float = 1.0,
+    def gradient(self, edge_order: int = 2, z_factor: float | None = None,
                  method: str = "central") -> xr.Dataset:
         """``dzdx`` (east) and ``dzdy`` (north), metre per metre."""
         options = Options("gradient", "ratio", edge_order, z_factor, method)
         return xr.Dataset({band.name: band for band in compute(self._da, options)})
 
-    def slope(self, units: str = "ratio", edge_order: int = 2, z_factor: float = 1.0,
+    def slope(self, units: str = "ratio", edge_order: int = 2, z_factor: float | None = None,
               method: str = "central") -> xr.DataArray:
         """Slope in ``ratio`` (m/m), ``percent``, ``degrees`` or ``radians``."""
         return compute(self._da, Options("slope", units, edge_order, z_factor, method))[0]
 
-    def aspect(self, edge_order: int = 2, z_factor: float = 1.0,
+    def aspect(self, edge_order: int = 2, z_factor: float | None = None,
                method: str = "central") -> xr.DataArray:
         """Compass degrees of the downslope direction; NaN where flat."""
         options = Options("aspect", "ratio", edge_order, z_factor, method)
         return compute(self._da, options)[0]
 
     def hillshade(self, azimuth: float = 315.0, altitude: float = 45.0,
-                  z_factor: float = 1.0, method: str = "central",
+                  z_factor: float | None = None, method: str = "central",
                   edge_order: int = 2) -> xr.DataArray:
         """gdaldem's hillshade, 1-255 as floats; NaN for nodata."""
         options = Options("hillshade", "ratio", edge_order, z_factor, method,

@@ -38,8 +38,10 @@ def _common(f):
                           "(central method)."),
         click.option("--band", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Band of the DEM holding the elevations."),
-        click.option("--z-factor", type=float, default=1.0, show_default=True,
-                     help="Metres per elevation unit (0.3048 for feet)."),
+        click.option("--z-factor", type=float, default=None, metavar="F",
+                     help="Metres per elevation unit (0.3048 for feet), overriding the "
+                          "unit the DEM declares.  [default: the DEM's vertical unit: its "
+                          "compound CRS, band unit, or projected CRS's unit; else metres]"),
         click.option("--overwrite", is_flag=True, help="Replace OUT if it exists."),
         click.option("--jobs", type=click.IntRange(min=1), default=None,
                      help="Threads to use.  [default: the number of cores]"),

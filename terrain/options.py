@@ -6,7 +6,7 @@ The file, tile and array paths all take an :class:`Options` and call its
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from terrain import units as _units
 from terrain.core import EDGE_ORDERS, METHODS
 from terrain.errors import UsageError
 from terrain.io import NODATA
-from terrain.spacing import PixelGeometry, world_gradient
+from terrain.spacing import PixelGeometry, VerticalUnit, world_gradient
 
 __all__ = ["PRODUCTS", "Options"]
 
@@ -31,12 +31,17 @@ _UNIT_LABELS = {"ratio": "m/m", "percent": "%", "degrees": "degree", "radians": 
 
 @dataclass(frozen=True)
 class Options:
-    """What to compute, shared by the file, tile and array paths."""
+    """What to compute, shared by the file, tile and array paths.
+
+    ``z_factor`` is the user's metres per elevation unit, or None to take the
+    unit from what the raster declares; :meth:`with_vertical` resolves it.
+    On plain arrays (:meth:`compute`) None means the elevations are metres.
+    """
 
     product: str = "slope"
     units: str = "ratio"
     edge_order: int = 2
-    z_factor: float = 1.0
+    z_factor: float | None = None
     method: str = "central"
     azimuth: float = 315.0
     altitude: float = 45.0
@@ -49,7 +54,9 @@ class Options:
         _units.check_units(self.units)
         if self.edge_order not in EDGE_ORDERS:
             raise UsageError(f"edge order must be 1 or 2, not {self.edge_order!r}")
-        if not np.isfinite(self.z_factor) or self.z_factor == 0:
+        if self.z_factor is not None and (
+            not np.isfinite(self.z_factor) or self.z_factor == 0
+        ):
             raise UsageError(f"z factor must be a non-zero number, not {self.z_factor!r}")
         if self.method not in METHODS:
             raise UsageError(
@@ -93,12 +100,17 @@ class Options:
         band[np.isnan(band)] = NODATA
         return band
 
+    def with_vertical(self, vertical: VerticalUnit) -> Options:
+        """These options with ``z_factor`` resolved to metres per stored elevation value."""
+        return replace(self, z_factor=vertical.z_factor)
+
     def compute(
         self, z: np.ndarray, valid: np.ndarray | None, geometry: PixelGeometry,
         inner: tuple[slice, slice] = (slice(None), slice(None)),
     ) -> list[np.ndarray]:
         """Output bands of the ``inner`` part of a window read with its halo."""
         dzdx, dzdy = world_gradient(
-            z, valid, geometry, self.edge_order, self.z_factor, self.method
+            z, valid, geometry, self.edge_order,
+            1.0 if self.z_factor is None else self.z_factor, self.method
         )
         return self.bands(dzdx[inner], dzdy[inner])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,13 @@ from terrain.io import (
     read_window,
 )
 from terrain.options import PRODUCTS, Options
-from terrain.spacing import PixelGeometry, pixel_geometry
+from terrain.spacing import (
+    PixelGeometry,
+    VerticalUnit,
+    VerticalUnitWarning,
+    pixel_geometry,
+    vertical_unit,
+)
 
 __all__ = [
     "aspect",
@@ -195,8 +202,12 @@ def profile_for(src: rasterio.DatasetReader, options: Options, jobs: int) -> dic
                           options.nodata)
 
 
-def describe(dst: rasterio.io.DatasetWriter, options: Options) -> None:
-    """Band descriptions, units and provenance tags of a result."""
+def describe(dst: rasterio.io.DatasetWriter, options: Options, vertical: VerticalUnit) -> None:
+    """Band descriptions, units and provenance tags of a result.
+
+    The tags say how elevations became metres: the unit, where it was read
+    (:class:`terrain.spacing.VerticalUnit`), and the metres per stored value.
+    """
     for i, (name, unit) in enumerate(
         zip(PRODUCTS[options.product], options.band_units, strict=True), 1
     ):
@@ -206,13 +217,24 @@ def describe(dst: rasterio.io.DatasetWriter, options: Options) -> None:
         "TERRAIN_PRODUCT": options.product,
         "TERRAIN_METHOD": options.method,
         "TERRAIN_EDGE_ORDER": options.edge_order,
-        "TERRAIN_Z_FACTOR": options.z_factor,
+        "TERRAIN_Z_FACTOR": repr(vertical.z_factor),
+        "TERRAIN_VERTICAL_UNIT": vertical.name,
+        "TERRAIN_VERTICAL_UNIT_SOURCE": vertical.source,
+        "TERRAIN_VERTICAL_METRES": repr(vertical.metres),
     }
+    if (vertical.scale, vertical.offset) != (1.0, 0.0):
+        tags.update(TERRAIN_Z_SCALE=repr(vertical.scale), TERRAIN_Z_OFFSET=repr(vertical.offset))
     if options.product == "slope":
         tags["TERRAIN_UNITS"] = options.units
     if options.product == "hillshade":
         tags.update(TERRAIN_AZIMUTH=options.azimuth, TERRAIN_ALTITUDE=options.altitude)
     dst.update_tags(**tags)
+
+
+def warn_vertical(vertical: VerticalUnit) -> None:
+    """Tell the user what was assumed about the elevations' unit."""
+    for message in vertical.warnings:
+        warnings.warn(message, VerticalUnitWarning, stacklevel=3)
 
 
 def run(
@@ -241,6 +263,10 @@ def run(
                 "a slope needs at least 2 pixels along each axis"
             )
         geometry = pixel_geometry(src.transform, src.crs, src.height)
+        vertical = vertical_unit(src.crs, src.units[band - 1], src.scales[band - 1],
+                                 src.offsets[band - 1], options.z_factor, name=str(dem))
+        warn_vertical(vertical)
+        options = options.with_vertical(vertical)
         block = (block_size, block_size) if block_size else default_block(src, band)
         # GDAL compresses on NUM_THREADS threads when every block covers whole
         # output tiles (the default blocks do); a tile written in pieces is read
@@ -255,39 +281,41 @@ def run(
             atomic_output(out, cog, jobs) as tmp,
             rasterio.open(tmp, "w", **profile) as dst,
         ):
-            describe(dst, options)
+            describe(dst, options, vertical)
             write_blocks(dst, surface, shape, geometry, options, (0, 0, *shape), block,
                          jobs, progress)
     finally:
         surface.close()
 
 
-def slope(dem, out, units: str = "ratio", *, edge_order: int = 2, z_factor: float = 1.0,
+def slope(dem, out, units: str = "ratio", *, edge_order: int = 2, z_factor: float | None = None,
           method: str = "central", **kwargs) -> None:
     """Write the slope of the DEM file ``dem`` to the GeoTIFF ``out``.
 
     ``units`` is one of ``ratio`` (m/m), ``percent``, ``degrees``, ``radians``;
-    ``method`` is ``central`` or ``horn``. Keyword arguments: ``band``,
+    ``method`` is ``central`` or ``horn``. ``z_factor`` is metres per elevation
+    unit; None (the default) takes the unit the file declares (see
+    :func:`terrain.spacing.vertical_unit`). Keyword arguments: ``band``,
     ``block_size``, ``jobs``, ``overwrite``, ``cog``, ``progress`` (called as
     ``progress(done, total)`` after each block).
     """
     run(dem, out, Options("slope", units, edge_order, z_factor, method), **kwargs)
 
 
-def gradient(dem, out, *, edge_order: int = 2, z_factor: float = 1.0,
+def gradient(dem, out, *, edge_order: int = 2, z_factor: float | None = None,
              method: str = "central", **kwargs) -> None:
     """Write dz/dx (east) and dz/dy (north), m/m, as two bands of ``out``."""
     run(dem, out, Options("gradient", "ratio", edge_order, z_factor, method), **kwargs)
 
 
-def aspect(dem, out, *, edge_order: int = 2, z_factor: float = 1.0,
+def aspect(dem, out, *, edge_order: int = 2, z_factor: float | None = None,
            method: str = "central", **kwargs) -> None:
     """Write the compass aspect (degrees, downslope direction; flat = nodata)."""
     run(dem, out, Options("aspect", "ratio", edge_order, z_factor, method), **kwargs)
 
 
 def hillshade(dem, out, *, azimuth: float = 315.0, altitude: float = 45.0,
-              z_factor: float = 1.0, method: str = "central", edge_order: int = 2,
+              z_factor: float | None = None, method: str = "central", edge_order: int = 2,
               **kwargs) -> None:
     """Write gdaldem's hillshade (Byte, 1-255, 0 = nodata), on any CRS."""
     run(dem, out, Options("hillshade", "ratio", edge_order, z_factor, method,

@@ -1,4 +1,5 @@
-"""Pixel geometry in metres, from an affine transform and a CRS.
+"""Metres on all three axes: pixel geometry from a transform and a CRS, and the
+vertical unit of the elevations.
 
 Projected CRSs are scaled by their own linear unit (feet, US survey feet);
 lat/lon CRSs get metre spacings row by row on their own ellipsoid: along
@@ -6,6 +7,11 @@ the parallel ``N(phi) cos(phi) dlambda``, along the meridian the arc length
 between row centres (numpy.gradient's coordinate-array form, since it varies
 with latitude). Rotated or sheared grids map the pixel gradient to east/north
 through the Jacobian: ``grad_world = J^-T grad_pixel``.
+
+Elevations become metres by :func:`vertical_unit`, decided once per raster:
+the user's z factor, else a compound CRS's vertical axis, else the band's unit
+type, else the horizontal unit of a projected CRS (metres otherwise); the
+band's scale applies first. The offset does not change a derivative.
 """
 
 from __future__ import annotations
@@ -23,14 +29,22 @@ from terrain.errors import BadInputError, UsageError
 __all__ = [
     "NoCRSWarning",
     "PixelGeometry",
+    "VerticalUnit",
+    "VerticalUnitWarning",
     "coordinate_geometry",
     "pixel_geometry",
+    "unit_metres",
+    "vertical_unit",
     "world_gradient",
 ]
 
 
 class NoCRSWarning(UserWarning):
     """The raster has no CRS; its transform units are taken as metres."""
+
+
+class VerticalUnitWarning(UserWarning):
+    """The elevations' unit was assumed, or a declared unit was not understood."""
 
 
 @dataclass(frozen=True)
@@ -108,16 +122,27 @@ def _uniform(x: np.ndarray) -> float | np.ndarray:
     return x
 
 
-def _crs(crs) -> pyproj.CRS | None:
-    """The one place a CRS is normalised; None (with a warning) if there is none."""
+def _parse_crs(crs) -> pyproj.CRS | None:
+    """The one place a CRS is normalised (anything pyproj takes); None if there is none."""
     if crs is None or not str(crs):
+        return None
+    return pyproj.CRS.from_user_input(crs)
+
+
+def _crs(crs) -> pyproj.CRS | None:
+    """The horizontal part of the CRS; None, with a warning, if there is none."""
+    crs = _parse_crs(crs)
+    if crs is None:
         warnings.warn(
             "the raster has no CRS: taking its transform units as metres",
             NoCRSWarning,
             stacklevel=3,
         )
         return None
-    return pyproj.CRS.from_user_input(crs)
+    if crs.is_compound:
+        return next(s for s in crs.sub_crs_list if s.is_projected or s.is_geographic
+                    or not s.is_vertical)
+    return crs
 
 
 def pixel_geometry(transform: Affine, crs, height: int) -> PixelGeometry:
@@ -186,6 +211,137 @@ def parallel_radius(ellipsoid, lat: np.ndarray) -> np.ndarray:
     a = ellipsoid.semi_major_metre
     e2 = 1.0 - (ellipsoid.semi_minor_metre / a) ** 2
     return a / np.sqrt(1.0 - e2 * np.sin(lat) ** 2) * np.cos(lat)
+
+
+_FOOT = 0.3048
+_US_SURVEY_FOOT = 1200 / 3937
+
+#: Elevation units as GDAL drivers (GTiff from a compound CRS, USGS DEM, SDTS,
+#: HFA, netCDF...) and CF write them, normalised by :func:`_unit_key`, in
+#: metres per unit. Other names of linear units in the EPSG registry are
+#: understood too (:func:`unit_metres`).
+_UNIT_SPELLINGS = {
+    **dict.fromkeys(("m", "metre", "metres", "meter", "meters", "mtr"), 1.0),
+    **dict.fromkeys(("ft", "foot", "feet", "internationalfoot", "internationalfeet",
+                     "intlfoot", "ftintl", "footintl", "feetintl"), _FOOT),
+    **dict.fromkeys(("ussurveyfoot", "ussurveyfeet", "ussurveyft", "surveyfoot",
+                     "surveyfeet", "ftus", "usft", "usfoot", "usfeet", "footus",
+                     "feetus", "ftsurvey"), _US_SURVEY_FOOT),
+    **dict.fromkeys(("dm", "decimetre", "decimetres", "decimeter", "decimeters"), 0.1),
+    **dict.fromkeys(("cm", "centimetre", "centimetres", "centimeter", "centimeters"), 0.01),
+    **dict.fromkeys(("mm", "millimetre", "millimetres", "millimeter", "millimeters"), 0.001),
+    **dict.fromkeys(("km", "kilometre", "kilometres", "kilometer", "kilometers"), 1000.0),
+}
+
+
+def _unit_key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def unit_metres(name: str) -> float | None:
+    """Metres per unit of a linear unit's name, in any common spelling; None if unknown.
+
+    >>> unit_metres("US survey foot") == unit_metres("ftUS") == 1200 / 3937
+    True
+    >>> unit_metres("m"), unit_metres("Feet"), unit_metres("furlong")
+    (1.0, 0.3048, None)
+    """
+    key = _unit_key(name)
+    if key in _UNIT_SPELLINGS:
+        return _UNIT_SPELLINGS[key]
+    from pyproj.database import get_units_map
+
+    for unit_name, unit in get_units_map(auth_name="EPSG", category="linear").items():
+        if _unit_key(unit_name) == key:
+            return float(unit.conv_factor)
+    return None
+
+
+@dataclass(frozen=True)
+class VerticalUnit:
+    """How stored elevations become metres: ``(stored * scale + offset) * metres``.
+
+    ``name`` is the elevation unit (e.g. ``"US survey foot"``) and ``source``
+    where it was decided: ``"z_factor"``, ``"compound CRS"``, ``"band unit"``,
+    ``"horizontal unit"`` (assumed from a projected CRS) or ``"default"``
+    (metres, for a geographic CRS or none). ``warnings`` holds what the user
+    should hear: an assumed non-metre unit, a unit string not understood.
+    """
+
+    metres: float
+    name: str
+    source: str
+    scale: float = 1.0
+    offset: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def z_factor(self) -> float:
+        """Metres per stored elevation value: what multiplies the derivatives."""
+        return self.scale * self.metres
+
+    def to_metres(self, z: np.ndarray) -> np.ndarray:
+        """Stored elevations in metres (the offset matters only when mixing rasters)."""
+        return (z * self.scale + self.offset) * self.metres
+
+
+def vertical_unit(
+    crs,
+    band_unit: str | None = None,
+    scale: float | None = 1.0,
+    offset: float | None = 0.0,
+    z_factor: float | None = None,
+    name: str = "the raster",
+) -> VerticalUnit:
+    """Decide once per raster what its elevations are in.
+
+    In this order: ``z_factor`` (metres per elevation unit) if given; the
+    vertical axis of a compound CRS; the band's unit type (``band_unit``, as
+    rasterio's ``units``); for a projected CRS, its horizontal unit (with a
+    warning when that is not the metre); else metres. ``scale`` and ``offset``
+    are the band's, applied before the unit. ``name`` names the raster in
+    warnings.
+
+    >>> v = vertical_unit("EPSG:2263+6360")
+    >>> v.name, v.source, round(v.z_factor, 7)
+    ('US survey foot', 'compound CRS', 0.3048006)
+    >>> round(vertical_unit("EPSG:32633", "ft", scale=0.1).z_factor, 9)
+    0.03048
+    """
+    scale = 1.0 if scale is None else float(scale)
+    offset = 0.0 if offset is None else float(offset)
+    if not np.isfinite(scale) or scale == 0 or not np.isfinite(offset):
+        raise BadInputError(f"{name}: band scale {scale!r} and offset {offset!r} are unusable")
+    parts = {"scale": scale, "offset": offset}
+    if z_factor is not None:
+        return VerticalUnit(float(z_factor), f"{z_factor:g} m", "z_factor", **parts)
+    crs = _parse_crs(crs)
+    if crs is not None:
+        for sub in crs.sub_crs_list if crs.is_compound else ():
+            if sub.is_vertical:
+                axis = sub.axis_info[0]
+                return VerticalUnit(axis.unit_conversion_factor, axis.unit_name,
+                                    "compound CRS", **parts)
+    notes = []
+    if band_unit and band_unit.strip():
+        metres = unit_metres(band_unit)
+        if metres is not None:
+            return VerticalUnit(metres, band_unit.strip(), "band unit", **parts)
+        notes.append(
+            f"{name}: elevation unit {band_unit.strip()!r} not understood, ignored; "
+            "give --z-factor (metres per elevation unit) if the slope looks wrong"
+        )
+    if crs is not None and crs.is_projected:
+        axis = crs.axis_info[0]
+        if axis.unit_conversion_factor != 1.0:
+            notes.append(
+                f"{name}: no vertical unit declared; taking elevations in the CRS's "
+                f"horizontal unit, {axis.unit_name} ({axis.unit_conversion_factor:.7g} m); "
+                "pass --z-factor 1 if they are metres"
+            )
+        return VerticalUnit(axis.unit_conversion_factor, axis.unit_name, "horizontal unit",
+                            warnings=tuple(notes), **parts)
+    return VerticalUnit(1.0, "metre", "default", warnings=tuple(notes), **parts)
 
 
 def world_gradient(

@@ -20,6 +20,7 @@ import math
 import multiprocessing
 import os
 import threading
+import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -52,7 +53,13 @@ from terrain.pipeline import (
     profile_for,
     write_blocks,
 )
-from terrain.spacing import PixelGeometry, pixel_geometry
+from terrain.spacing import (
+    PixelGeometry,
+    VerticalUnit,
+    VerticalUnitWarning,
+    pixel_geometry,
+    vertical_unit,
+)
 
 __all__ = ["RASTER_SUFFIXES", "Tile", "TileSet", "expand", "run_tiles"]
 
@@ -94,6 +101,7 @@ class Tile:
     height: int
     width: int
     block: tuple[int, int]
+    vertical: VerticalUnit | None = None
 
 
 @dataclass
@@ -101,6 +109,9 @@ class TileSet:
     """Tiles on one grid, indexed for fast neighbour lookup.
 
     ``bad`` lists the inputs that could not be opened, as (path, reason).
+    ``vertical`` is the set's elevation unit. Tiles that declare different
+    units, scales or offsets are each converted to metres as they are read
+    (``mixed``); the set's unit is then the metre.
     """
 
     tiles: list[Tile]
@@ -109,33 +120,44 @@ class TileSet:
     shape: tuple[int, int]
     band: int = 1
     bad: list[tuple[Path, str]] = field(default_factory=list)
+    vertical: VerticalUnit | None = None
+    mixed: bool = False
     _cell: int = 1
     _index: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, paths: Sequence[Path], band: int = 1) -> TileSet:
-        """Read the tiles' metadata and check they lie on one grid."""
+    def open(cls, paths: Sequence[Path], band: int = 1,
+             z_factor: float | None = None) -> TileSet:
+        """Read the tiles' metadata and check they lie on one grid.
+
+        ``z_factor`` overrides every tile's vertical unit, as for one file.
+        """
         metas, bad = [], []
         for path in paths:
             try:
                 with open_dem(path, band) as src:
+                    vertical = vertical_unit(
+                        src.crs, src.units[band - 1], src.scales[band - 1],
+                        src.offsets[band - 1], z_factor, name=path.name,
+                    )
                     metas.append((path, src.transform, src.crs, src.shape,
-                                  default_block(src, band)))
+                                  default_block(src, band), vertical))
             except Exception as e:  # one unreadable tile must not stop the others
                 bad.append((path, _reason(e).removeprefix(f"{path}: ")))
         if not metas:
             raise TileSetError("no readable tile in the set")
-        first_path, t0, crs, _, _ = metas[0]
-        for path, t, c, _, _ in metas:
+        first_path, t0, crs, *_ = metas[0]
+        for path, t, c, *_ in metas:
             _check_grid(path, t, c, first_path, t0, crs)
         # the mosaic's corner: the smallest pixel offsets from the first tile
         offsets = [(round((t.f - t0.f) / t0.e), round((t.c - t0.c) / t0.a))
-                   for _, t, _, _, _ in metas]
+                   for _, t, *_ in metas]
         top = min(r for r, _ in offsets)
         left = min(c for _, c in offsets)
         tiles = [
-            Tile(path, r - top, c - left, shape[0], shape[1], block)
-            for (path, _, _, shape, block), (r, c) in zip(metas, offsets, strict=True)
+            Tile(path, r - top, c - left, shape[0], shape[1], block, vertical)
+            for (path, _, _, shape, block, vertical), (r, c)
+            in zip(metas, offsets, strict=True)
         ]
         height = max(t.row_off + t.height for t in tiles)
         width = max(t.col_off + t.width for t in tiles)
@@ -144,7 +166,8 @@ class TileSet:
         west = next(t.c for (_, t, *_), (_, c) in zip(metas, offsets, strict=True) if c == left)
         north = next(t.f for (_, t, *_), (r, _) in zip(metas, offsets, strict=True) if r == top)
         transform = Affine(t0.a, 0.0, west, 0.0, t0.e, north)
-        tileset = cls(tiles, transform, crs, (height, width), band, bad)
+        vertical, mixed = _set_vertical([tile.vertical for tile in tiles])
+        tileset = cls(tiles, transform, crs, (height, width), band, bad, vertical, mixed)
         tileset._build_index()
         return tileset
 
@@ -169,6 +192,27 @@ class TileSet:
             found.update(self._index.get(key, ()))
         return [self.tiles[i] for i in sorted(found)
                 if _intersect(self.tiles[i], rows, cols) is not None]
+
+
+def _set_vertical(verticals: list[VerticalUnit]) -> tuple[VerticalUnit, bool]:
+    """The set's vertical unit, and whether its tiles must each be converted.
+
+    Tiles whose stored values mean the same (same metres per value, same
+    offset) are stitched as stored and share one z factor, exactly as one file
+    would be; otherwise each tile is converted to metres as it is read. What
+    was assumed is said once for the set, not once per tile.
+    """
+    first = verticals[0]
+    warned = [v for v in verticals if v.warnings]
+    if warned:
+        more = f" (and {len(warned) - 1} other tiles alike)" if len(warned) > 1 else ""
+        for message in warned[0].warnings:
+            warnings.warn(message + more, VerticalUnitWarning, stacklevel=4)
+    same = all((v.z_factor, v.offset * v.metres) == (first.z_factor, first.offset * first.metres)
+               for v in verticals)
+    if same:
+        return first, False
+    return VerticalUnit(1.0, "metre", "each tile's own, converted to metres"), True
 
 
 def _check_grid(path, t, crs, first_path, t0, crs0) -> None:
@@ -227,6 +271,8 @@ class MosaicSurface:
                 slice(tc.start - tile.col_off, tc.stop - tile.col_off),
             )
             tz, tvalid = read_window(self._handle(tile.path), self.tileset.band, window)
+            if self.tileset.mixed:
+                tz = tile.vertical.to_metres(tz)
             where = (slice(tr.start - rows.start, tr.stop - rows.start),
                      slice(tc.start - cols.start, tc.stop - cols.start))
             fill = ~valid[where] if tvalid is None else ~valid[where] & tvalid
@@ -264,7 +310,7 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
         atomic_output(out, job.cog) as tmp,
         rasterio.open(tmp, "w", **profile) as dst,
     ):
-        describe(dst, options)
+        describe(dst, options, tile.vertical if tileset.mixed else tileset.vertical)
         write_blocks(dst, surface, tileset.shape, job.geometry, options,
                      (tile.row_off, tile.col_off, tile.height, tile.width), block, 1)
     return out
@@ -325,7 +371,8 @@ def run_tiles(
         raise InputNotFoundError("no input tile given")
     out_dir = Path(out_dir)
     _check_outputs(paths, out_dir, overwrite)
-    tileset = TileSet.open(paths, band)
+    tileset = TileSet.open(paths, band, options.z_factor)
+    options = options.with_vertical(tileset.vertical)
     if min(tileset.shape) < 2:
         raise RasterTooSmallError(
             f"the tile set covers {tileset.shape[0]}x{tileset.shape[1]} pixels: "

@@ -15,10 +15,12 @@ def write_dem(tmp_path):
     """Write ``z`` as a GeoTIFF; return its path.
 
     ``transform`` defaults to 10 m x 25 m pixels (non-square) in UTM 33N.
+    ``scales``, ``offsets`` and ``units`` are the bands' (one value per band).
     """
     count = [0]
 
-    def write(z, transform=None, crs=UTM, nodata=None, dtype=None, name=None, **extra):
+    def write(z, transform=None, crs=UTM, nodata=None, dtype=None, name=None,
+              scales=None, offsets=None, units=None, **extra):
         z = np.asarray(z)
         if z.ndim == 2:
             z = z[np.newaxis]
@@ -31,6 +33,13 @@ def write_dem(tmp_path):
             "crs": crs, **extra,
         }
         with rasterio.open(path, "w", **profile) as dst:
+            # band scale, offset and unit type, set before the data as GDAL wants
+            if scales is not None:
+                dst.scales = scales
+            if offsets is not None:
+                dst.offsets = offsets
+            if units is not None:
+                dst.units = units
             dst.write(z.astype(profile["dtype"]))
         return path
 

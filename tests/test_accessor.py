@@ -11,7 +11,7 @@ from affine import Affine
 import terrain
 from terrain.cli import main
 from terrain.errors import BadInputError, RasterTooSmallError
-from terrain.spacing import NoCRSWarning
+from terrain.spacing import NoCRSWarning, VerticalUnitWarning
 
 from .conftest import read
 
@@ -117,8 +117,13 @@ def test_feet_crs_converted():
     x = np.arange(10) * 30.0
     y = 1000 - np.arange(8) * 30.0
     z = 0.1 * x[None, :] * 0.3048 + 0 * y[:, None]  # m per ft of x -> 0.1 m/m
-    da = xr.DataArray(z, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:2251")
+    da = xr.DataArray(z, dims=("y", "x"), coords={"y": y, "x": x},
+                      attrs={"units": "m"}).rio.write_crs("EPSG:2251")
     np.testing.assert_allclose(da.terrain.slope().values, 0.1, rtol=1e-9)
+    # declaring nothing, the elevations are taken in the CRS's feet, with a warning
+    with pytest.warns(VerticalUnitWarning, match="foot"):
+        undeclared = da.drop_attrs().rio.write_crs("EPSG:2251").terrain.slope()
+    np.testing.assert_allclose(undeclared.values, 0.1 * 0.3048, rtol=1e-9)
 
 
 def test_fill_value_attribute_is_nodata():

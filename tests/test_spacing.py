@@ -22,7 +22,9 @@ def plane(x, y):
 def test_feet_crs_is_converted(write_dem, tmp_path, epsg, metres):
     transform = Affine(30.0, 0, 1e6, 0, -40.0, 5e5)  # feet
     x, y = centres(transform, (12, 15))
-    dem = write_dem(plane(x * metres, y * metres), transform, crs=f"EPSG:{epsg}")
+    # elevations in metres, as the band says
+    dem = write_dem(plane(x * metres, y * metres), transform, crs=f"EPSG:{epsg}",
+                    units=("metre",))
     terrain.gradient(dem, tmp_path / "g.tif")
     (dzdx, dzdy), _ = read(tmp_path / "g.tif")
     np.testing.assert_allclose(dzdx, 0.04, rtol=1e-5)
