@@ -15,6 +15,7 @@ import numpy as np
 import pyproj
 import pytest
 import rasterio
+import rasterio.shutil
 from affine import Affine
 
 import terrain
@@ -239,3 +240,29 @@ def test_tiles_sharing_a_unit_keep_the_whole_rasters_bits(write_dem, tmp_path):
     got = np.concatenate([read(tmp_path / "out" / t.name)[0] for t in tiles], axis=2)
     np.testing.assert_array_equal(got, read(tmp_path / "whole_gradient.tif")[0])
     np.testing.assert_allclose(got[0], EAST, rtol=2e-3)
+
+
+def test_usgs_ascii_dem_with_elevations_in_feet(write_dem, tmp_path):
+    """A USGS ASCII DEM (as GDAL writes it) whose A record says elevations are feet.
+
+    GDAL's USGSDEM driver reads that field into the band's unit type ("ft").
+    The plane rises 6 ft per 30 m column and 8 ft per 30 m row: 10 ft in 30 m.
+    """
+    cols, rows = np.meshgrid(np.arange(40), np.arange(40))
+    feet = 500 + 6 * cols + 8 * (39 - rows)
+    source = write_dem(feet, Affine(30.0, 0, 500_000.0, 0, -30.0, 4_000_000.0),
+                       crs="EPSG:26916", dtype="int16")
+    dem = tmp_path / "quad.dem"
+    rasterio.shutil.copy(source, dem, driver="USGSDEM", PRODUCT="DEFAULT")
+    record = bytearray(dem.read_bytes())
+    assert record[534:540] == b"     2"  # A record, element 9: elevation unit, 2 = metres
+    record[534:540] = b"     1"  # 1 = feet
+    dem.write_bytes(bytes(record))
+    with rasterio.open(dem) as src:
+        assert src.units == ("ft",)
+    out = tmp_path / "slope.tif"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["slope", str(dem), str(out), "-q"])
+    assert exit_info.value.code == 0
+    slope = read(out, 1)[0]
+    np.testing.assert_allclose(slope[2:-2, 2:-2], 10 * FOOT / 30, rtol=1e-6)
