@@ -54,12 +54,16 @@ def _common(f):
         click.option("--out-dir", type=click.Path(file_okay=False), default=None,
                      help="Treat every path as a tile of one surface; write one output "
                           "per tile, same name, in this folder."),
+        click.option("--from", "from_list", type=click.File("r", encoding="utf-8"),
+                     default=None, metavar="FILE",
+                     help="With --out-dir: also take the tiles listed in FILE, one path "
+                          "or URL a line ('-' reads stdin)."),
         click.option("--scheduler", default=None, metavar="ADDRESS",
                      help="With --out-dir: run tiles on this Dask distributed scheduler."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
     ]):
         f = option(f)
-    return click.argument("paths", nargs=-1, required=True, metavar="DEM OUT | TILE...",
+    return click.argument("paths", nargs=-1, metavar="DEM OUT | TILE...",
                           type=click.Path())(f)
 
 
@@ -88,7 +92,7 @@ class _Progress:
 
 
 def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
-         scheduler: str | None, preview_png: str | None, **kwargs) -> None:
+         scheduler: str | None, preview_png: str | None, from_list, **kwargs) -> None:
     options = Options(
         product,
         kwargs.pop("units", "ratio"),
@@ -100,6 +104,12 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
     )
     if out_dir is not None and preview_png is not None:
         raise click.UsageError("--preview takes a single DEM, not a tile set")
+    if from_list is not None:
+        if out_dir is None:
+            raise click.UsageError("--from lists the tiles of a set: add --out-dir DIR")
+        paths = (*paths, *tiles.read_list(from_list))
+    elif not paths:
+        raise click.UsageError("missing DEM OUT (or TILE... --out-dir DIR)")
     if out_dir is None:
         if scheduler is not None:
             raise click.UsageError("--scheduler goes with --out-dir (a tile set)")
@@ -147,6 +157,8 @@ def slope(paths, preview, **kwargs):
       terrain slope dem.tif slope.tif --method horn --preview slope.png
       terrain slope tiles/*.tif --out-dir slopes/ --jobs 4
       terrain slope 'srtm/*.hgt' --out-dir slopes/ --scheduler tcp://scheduler:8786
+      terrain slope https://example.com/cop30/N45_E006.tif slope.tif
+      terrain slope --from urls.txt --out-dir slopes/
     """
     _run("slope", paths, preview_png=preview, **kwargs)
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 import rasterio
@@ -25,15 +27,22 @@ from terrain.errors import (
     InputNotFoundError,
     NotARasterError,
     OutputExistsError,
+    UsageError,
 )
 
 __all__ = [
     "NODATA",
     "atomic_output",
+    "check_local_output",
     "check_output",
+    "input_name",
+    "is_local",
+    "is_network",
     "open_dem",
+    "open_raster",
     "output_profile",
     "read_window",
+    "reading_env",
 ]
 
 #: Output nodata unless the user chooses another value.
@@ -50,18 +59,143 @@ TILE = 256
 #: this plus a few blocks in flight, whatever the raster's size.
 CACHE_MB = 32
 
+#: GDAL's options for reading over the network, set for a run that reads a
+#: network input unless the user set them (in the environment, a GDAL
+#: configuration file or an enclosing ``rasterio.Env``). They only change
+#: what GDAL's network file systems do, so local inputs of the same run are
+#: read as ever.
+NETWORK_OPTIONS = {
+    # one request for the tiles of a window that lie next to each other in
+    # the file, instead of one request per tile
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
+    # the requests for the tiles of a window share one HTTP/2 connection
+    # where the server speaks HTTP/2
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    # retry what a busy server answers (429, 502, 503, 504) instead of
+    # failing a long run; GDAL's default is not to retry
+    "GDAL_HTTP_MAX_RETRY": "5",
+    "GDAL_HTTP_RETRY_DELAY": "1",
+}
+
+#: Set, unless the user set it, while a network input is opened (not for
+#: local files, whose side-car files keep working): GDAL would otherwise list
+#: the input's folder (a GET of the folder's URL; a LIST on S3, often
+#: forbidden) to look for side-car files (.aux.xml, .ovr, .msk). A remote
+#: DEM's side-car files are not read.
+NETWORK_OPEN_OPTIONS = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+
+#: URL schemes (alone or in rasterio's ``zip+https://`` form) read over the network.
+_NETWORK_SCHEMES = {"http", "https", "ftp", "s3", "gs", "az", "oss"}
+
+#: GDAL's network file systems, anywhere in a chain (``/vsizip//vsicurl/...``).
+_NETWORK_VSI = re.compile(
+    r"/vsi(curl|s3|gs|az|adls|oss|swift|webhdfs|hdfs)(_streaming)?[/?]"
+)
+
+#: ``scheme://`` at the start of a URL (a Windows drive ``C:/`` has no ``//``).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+#: Archive and compression endings that an input's own name may carry.
+_ARCHIVE_SUFFIXES = (".gz", ".zip", ".tar", ".tgz")
+
+
+def is_local(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a plain file path: not a URL, an archive member or a /vsi path.
+
+    >>> is_local("dem.tif"), is_local("https://example.com/dem.tif")
+    (True, False)
+    """
+    path = os.fspath(path)
+    return not (_SCHEME.match(path) or path.startswith("/vsi"))
+
+
+def is_network(path: str | os.PathLike) -> bool:
+    """Whether GDAL reads ``path`` over the network (HTTP, FTP, a cloud store).
+
+    >>> is_network("/vsizip//vsicurl/https://example.com/dems.zip/n45.tif")
+    True
+    """
+    path = os.fspath(path)
+    scheme = _SCHEME.match(path)
+    if scheme and set(scheme.group(1).lower().split("+")) & _NETWORK_SCHEMES:
+        return True
+    return _NETWORK_VSI.search(path) is not None
+
+
+def input_name(path: str | os.PathLike) -> str:
+    """The file name of an input: a tile's output has this name.
+
+    The last part of a path, URL (without its query string) or archive
+    member; an archive or ``.gz`` ending is dropped (``.tif`` added if no
+    ending remains).
+
+    >>> input_name("https://example.com/cop30/N45_E006.tif?sig=abc")
+    'N45_E006.tif'
+    >>> input_name("/vsigzip/dems/n45.tif.gz")
+    'n45.tif'
+    """
+    path = os.fspath(path)
+    if is_local(path):
+        return Path(path).name
+    if "/vsicurl?" in path:  # /vsicurl?opt=...&url=https%3A... (URL-encoded)
+        query = path.split("/vsicurl?", 1)[1]
+        path = parse_qs(query).get("url", [query])[0]
+    url = path.find("://")
+    if url >= 0:  # a URL, maybe after /vsi prefixes: drop its query and fragment
+        start = path.rfind("/", 0, url) + 1  # the scheme's start
+        path = path[:start] + urlsplit(path[start:]).path
+    name = unquote(path.rsplit("!", 1)[-1].rstrip("/").rsplit("/", 1)[-1])
+    for suffix in _ARCHIVE_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name if Path(name).suffix else f"{name}.tif"
+
+
+def _unset(options: dict[str, str]) -> dict[str, str]:
+    """The options the user did not set, anywhere GDAL looks for them."""
+    return {k: v for k, v in options.items() if rasterio.env.get_gdal_config(k) is None}
+
+
+def reading_env(inputs: Iterable[str | os.PathLike], cache_mb: int = CACHE_MB) -> rasterio.Env:
+    """GDAL's environment for a run: the block cache, and network options if an input needs them.
+
+    ``GDAL_CACHEMAX`` is always ``cache_mb``; :data:`NETWORK_OPTIONS` are
+    added, where the user did not set them, when an input is read over the network.
+    """
+    network = any(is_network(path) for path in inputs)
+    return rasterio.Env(
+        GDAL_CACHEMAX=cache_mb * 2**20, **(_unset(NETWORK_OPTIONS) if network else {})
+    )
+
+
+def open_raster(path: str | os.PathLike) -> rasterio.DatasetReader:
+    """``rasterio.open(path)`` for reading; a network path with GDAL's network options."""
+    options = _unset(NETWORK_OPEN_OPTIONS | NETWORK_OPTIONS) if is_network(path) else {}
+    with rasterio.Env(**options):
+        return rasterio.open(path)
+
 
 def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:
-    """Open a DEM read-only, checking that it is a raster with this band."""
-    path = Path(path)
-    if not path.exists():
+    """Open a DEM read-only, checking that it is a raster with this band.
+
+    ``path`` is anything rasterio opens (a file, ``https://``, ``s3://``,
+    ``/vsicurl/``, ``/vsizip/``, ``zip+file://``...), passed on unchanged.
+    """
+    path = os.fspath(path)
+    local = is_local(path)
+    if local and not os.path.exists(path):
         raise InputNotFoundError(f"{path}: no such file")
     try:
-        src = rasterio.open(path)
-    except RasterioIOError:
-        raise NotARasterError(
-            f"{path}: not a raster GDAL can read (GeoTIFF, ASCII grid, DTED, ...)"
-        ) from None
+        src = open_raster(path)
+    except RasterioIOError as e:
+        if local:
+            raise NotARasterError(
+                f"{path}: not a raster GDAL can read (GeoTIFF, ASCII grid, DTED, ...)"
+            ) from None
+        # GDAL's own words say what went wrong: HTTP 404, no such archive member...
+        reason = (str(e).splitlines() or ["cannot open"])[0].removeprefix(f"{path}: ")
+        raise NotARasterError(f"{path}: cannot open: {reason}") from None
     if not 1 <= band <= src.count:
         src.close()
         raise BadInputError(
@@ -119,14 +253,26 @@ def output_profile(src: rasterio.DatasetReader, count: int, jobs: int,
 
 def check_output(src_path: str | os.PathLike, dst_path: str | os.PathLike,
                  overwrite: bool) -> None:
-    """Refuse an output that exists (unless ``overwrite``) or is the input."""
+    """Refuse an output that is not a local path, exists (unless ``overwrite``) or is the input."""
+    check_local_output(dst_path)
+    local_src = is_local(src_path)
     src_path, dst_path = Path(src_path), Path(dst_path)
-    if dst_path.exists() and src_path.exists() and dst_path.samefile(src_path):
+    if (local_src and dst_path.exists() and src_path.exists()
+            and dst_path.samefile(src_path)):
         raise OutputExistsError(f"{dst_path}: the output would overwrite the input")
     if dst_path.exists() and not overwrite:
         raise OutputExistsError(f"{dst_path}: exists; pass --overwrite to replace it")
     if not dst_path.parent.is_dir():
         raise OutputExistsError(f"{dst_path.parent}: no such folder for the output")
+
+
+def check_local_output(path: str | os.PathLike) -> None:
+    """Refuse a URL or GDAL /vsi path as an output: outputs are local files."""
+    if not is_local(path):
+        raise UsageError(
+            f"{os.fspath(path)}: outputs are local files; give a local path "
+            "(and copy the result where it should go)"
+        )
 
 
 @contextlib.contextmanager

@@ -28,9 +28,12 @@ from terrain.io import (
     TILE,
     atomic_output,
     check_output,
+    is_network,
     open_dem,
+    open_raster,
     output_profile,
     read_window,
+    reading_env,
 )
 from terrain.options import PRODUCTS, Options
 from terrain.spacing import (
@@ -59,6 +62,14 @@ _BLOCK = 1024
 #: raster's width.
 _STRIPE = 4096
 
+#: The most GDAL block cache a network input gets, MiB. A network input is
+#: read in rows of blocks as wide as the raster (no stripes), with a cache
+#: that holds the blocks a row's halo decodes until the next row reads them,
+#: so that no block is fetched twice; past this bound (rasters wider than
+#: about 20000 float32 pixels with 512-pixel blocks) rows are cut in stripes
+#: again, and blocks along the stripes' edges are fetched twice.
+_NETWORK_CACHE_MB = 512
+
 Progress = Callable[[int, int], None]
 
 
@@ -74,7 +85,7 @@ class FileSurface:
 
     def __init__(self, path: str | os.PathLike, band: int = 1):
         self.band = band
-        self._src = rasterio.open(path)
+        self._src = open_raster(path)
 
     def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray | None]:
         return read_window(self._src, self.band, Window.from_slices(rows, cols))
@@ -84,15 +95,15 @@ class FileSurface:
 
 
 def block_windows(
-    area: tuple[int, int, int, int], block: tuple[int, int]
+    area: tuple[int, int, int, int], block: tuple[int, int], stripe: int = _STRIPE
 ) -> list[tuple[slice, slice]]:
     """Blocks covering ``area`` = (row_off, col_off, height, width).
 
-    Row-major within vertical stripes of about :data:`_STRIPE` pixels.
+    Row-major within vertical stripes of about ``stripe`` pixels.
     """
     row_off, col_off, height, width = area
     bh, bw = block
-    stripe = bw * max(1, _STRIPE // bw)
+    stripe = bw * max(1, stripe // bw)
     return [
         (slice(r, min(r + bh, row_off + height)), slice(c, min(c + bw, col_off + width)))
         for s in range(col_off, col_off + width, stripe)
@@ -147,6 +158,7 @@ def write_blocks(
     block: tuple[int, int],
     jobs: int,
     progress: Progress | None = None,
+    stripe: int = _STRIPE,
 ) -> None:
     """Compute ``area`` of the surface block by block into ``dst``.
 
@@ -156,7 +168,7 @@ def write_blocks(
     threads); ``jobs`` threads compute, a bounded number of blocks ahead
     (numpy releases the GIL), while GDAL compresses on its own threads.
     """
-    windows = block_windows(area, block)
+    windows = block_windows(area, block, stripe)
     row_off, col_off = area[0], area[1]
 
     def compute(z, valid, read, inner):
@@ -194,6 +206,28 @@ def write_blocks(
         finally:
             for _, future in pending:
                 future.cancel()
+
+
+def network_plan(src: rasterio.DatasetReader, band: int, block: tuple[int, int],
+                 profile: dict) -> tuple[int, int]:
+    """(stripe width in pixels, GDAL cache in MiB) that read each block of a network input once.
+
+    While a row of processing blocks is computed, the cache must hold the
+    input blocks its halos reach (one row of the file's blocks above and one
+    below, besides its own) and the output blocks being filled, across the
+    stripe: whole rows where that fits in :data:`_NETWORK_CACHE_MB`.
+    """
+    file_rows = src.block_shapes[band - 1][0]
+    pixel = np.dtype(src.dtypes[band - 1]).itemsize
+    if src.count > 1 and src.interleave is not None and src.interleave.name == "pixel":
+        pixel *= src.count  # GDAL decodes every band of a pixel-interleaved block
+    out = np.dtype(profile["dtype"]).itemsize * profile["count"]
+    per_column = (block[0] + 2 * file_rows) * pixel + block[0] * out
+    # a quarter more: LRU order is not the order of reuse
+    columns = _NETWORK_CACHE_MB * 2**20 * 4 // 5 // per_column
+    stripe = min(src.width, max(_STRIPE, columns))
+    cache_mb = math.ceil(stripe * per_column * 5 / 4 / 2**20)
+    return stripe, max(CACHE_MB, min(cache_mb, _NETWORK_CACHE_MB))
 
 
 def profile_for(src: rasterio.DatasetReader, options: Options, jobs: int) -> dict:
@@ -274,16 +308,18 @@ def run(
         aligned = all(edge % TILE == 0 for edge in block)
         profile = profile_for(src, options, jobs if aligned else 1)
         shape = src.shape
+        stripe, cache_mb = (network_plan(src, band, block, profile) if is_network(dem)
+                            else (_STRIPE, CACHE_MB))
     surface = FileSurface(dem, band)
     try:
         with (
-            rasterio.Env(GDAL_CACHEMAX=CACHE_MB * 2**20),
+            reading_env([dem], cache_mb),
             atomic_output(out, cog, jobs) as tmp,
             rasterio.open(tmp, "w", **profile) as dst,
         ):
             describe(dst, options, vertical)
             write_blocks(dst, surface, shape, geometry, options, (0, 0, *shape), block,
-                         jobs, progress)
+                         jobs, progress, stripe)
     finally:
         surface.close()
 

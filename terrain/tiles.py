@@ -40,10 +40,14 @@ from terrain.errors import (
     UsageError,
 )
 from terrain.io import (
-    CACHE_MB,
     atomic_output,
+    check_local_output,
+    input_name,
+    is_local,
     open_dem,
+    open_raster,
     read_window,
+    reading_env,
 )
 from terrain.options import Options
 from terrain.pipeline import (
@@ -61,7 +65,7 @@ from terrain.spacing import (
     vertical_unit,
 )
 
-__all__ = ["RASTER_SUFFIXES", "Tile", "TileSet", "expand", "run_tiles"]
+__all__ = ["RASTER_SUFFIXES", "Tile", "TileSet", "expand", "read_list", "run_tiles"]
 
 #: File endings taken from a folder given as input (a glob may name any file).
 RASTER_SUFFIXES = (".tif", ".tiff", ".hgt", ".asc", ".dem", ".dt0", ".dt1", ".dt2",
@@ -74,28 +78,43 @@ _GRID_TOLERANCE = 1e-6
 _OPEN_TILES = 64
 
 
-def expand(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Input paths in the order given, folders and glob patterns expanded (sorted)."""
-    paths: list[Path] = []
-    for item in map(str, inputs):
-        if os.path.isdir(item):
-            paths += sorted(p for p in Path(item).iterdir()
+def expand(inputs: Iterable[str | os.PathLike]) -> list[str]:
+    """Input paths in the order given, local folders and glob patterns expanded (sorted).
+
+    URLs and GDAL /vsi paths are kept as given: a ``?`` or ``*`` in them is
+    not a pattern.
+    """
+    paths: list[str] = []
+    for item in map(os.fspath, inputs):
+        if not is_local(item):
+            paths.append(item)
+        elif os.path.isdir(item):
+            paths += sorted(str(p) for p in Path(item).iterdir()
                             if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
         elif glob.has_magic(item) and not os.path.exists(item):
             matches = sorted(glob.glob(item))
             if not matches:
                 raise InputNotFoundError(f"{item}: no file matches this pattern")
-            paths += map(Path, matches)
+            paths += matches
         else:
-            paths.append(Path(item))
+            paths.append(item)
     return paths
+
+
+def read_list(lines: Iterable[str]) -> list[str]:
+    """Inputs listed one a line (a list file's lines); blank lines and ``#`` comments skipped.
+
+    >>> read_list(["# Copernicus GLO-30", "https://example.com/N45.tif", "", "tiles/"])
+    ['https://example.com/N45.tif', 'tiles/']
+    """
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 @dataclass(frozen=True)
 class Tile:
     """One readable tile: where it lies in the mosaic, in pixels."""
 
-    path: Path
+    path: str
     row_off: int
     col_off: int
     height: int
@@ -119,14 +138,14 @@ class TileSet:
     crs: object
     shape: tuple[int, int]
     band: int = 1
-    bad: list[tuple[Path, str]] = field(default_factory=list)
+    bad: list[tuple[str, str]] = field(default_factory=list)
     vertical: VerticalUnit | None = None
     mixed: bool = False
     _cell: int = 1
     _index: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, paths: Sequence[Path], band: int = 1,
+    def open(cls, paths: Sequence[str], band: int = 1,
              z_factor: float | None = None) -> TileSet:
         """Read the tiles' metadata and check they lie on one grid.
 
@@ -138,7 +157,7 @@ class TileSet:
                 with open_dem(path, band) as src:
                     vertical = vertical_unit(
                         src.crs, src.units[band - 1], src.scales[band - 1],
-                        src.offsets[band - 1], z_factor, name=path.name,
+                        src.offsets[band - 1], z_factor, name=input_name(path),
                     )
                     metas.append((path, src.transform, src.crs, src.shape,
                                   default_block(src, band), vertical))
@@ -216,11 +235,11 @@ def _set_vertical(verticals: list[VerticalUnit]) -> tuple[VerticalUnit, bool]:
 
 
 def _check_grid(path, t, crs, first_path, t0, crs0) -> None:
-    odd = f"{path.name} does not match {first_path.name}"
+    odd = f"{input_name(path)} does not match {input_name(first_path)}"
     if crs != crs0:
         raise TileSetError(f"{odd}: CRS {crs} differs from {crs0}")
     if t.b != 0 or t.d != 0 or t0.b != 0 or t0.d != 0:
-        raise TileSetError(f"{path.name}: rotated tiles are not supported in a tile set")
+        raise TileSetError(f"{input_name(path)}: rotated tiles are not supported in a tile set")
     if not (math.isclose(t.a, t0.a, rel_tol=_GRID_TOLERANCE)
             and math.isclose(t.e, t0.e, rel_tol=_GRID_TOLERANCE)):
         raise TileSetError(
@@ -249,15 +268,15 @@ class MosaicSurface:
 
     def __init__(self, tileset: TileSet):
         self.tileset = tileset
-        self._open: OrderedDict[Path, rasterio.DatasetReader] = OrderedDict()
+        self._open: OrderedDict[str, rasterio.DatasetReader] = OrderedDict()
 
-    def _handle(self, path: Path) -> rasterio.DatasetReader:
+    def _handle(self, path: str) -> rasterio.DatasetReader:
         if path in self._open:
             self._open.move_to_end(path)
         else:
             if len(self._open) >= _OPEN_TILES:
                 self._open.popitem(last=False)[1].close()
-            self._open[path] = rasterio.open(path)
+            self._open[path] = open_raster(path)
         return self._open[path]
 
     def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -301,12 +320,11 @@ class _Job:
 def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
     tileset, options = job.tileset, job.options
     tile = tileset.tiles[index]
-    out = job.out_dir / tile.path.name
+    out = job.out_dir / input_name(tile.path)
     block = (job.block_size, job.block_size) if job.block_size else tile.block
-    with rasterio.open(tile.path) as src:
+    with open_raster(tile.path) as src:
         profile = profile_for(src, options, 1)
     with (
-        rasterio.Env(GDAL_CACHEMAX=CACHE_MB * 2**20),
         atomic_output(out, job.cog) as tmp,
         rasterio.open(tmp, "w", **profile) as dst,
     ):
@@ -322,10 +340,12 @@ def _tile_results(job: _Job, indices: Iterable[int]):
     Yields (index, error message or None) as each tile is written.
     """
     surface = MosaicSurface(job.tileset)
+    paths = [tile.path for tile in job.tileset.tiles]
     try:
         for index in indices:
             try:
-                _write_tile(job, surface, index)
+                with reading_env(paths):
+                    _write_tile(job, surface, index)
             except Exception as e:  # reported per tile; the others go on
                 yield index, _reason(e)
             else:
@@ -358,7 +378,7 @@ def run_tiles(
     overwrite: bool = False,
     cog: bool = False,
     progress: Callable[[int, int], None] | None = None,
-) -> list[tuple[Path, str]]:
+) -> list[tuple[str, str]]:
     """Compute every tile of a seamless set into ``out_dir``, one output each.
 
     Returns the tiles that failed, as (path, reason); the others are written.
@@ -366,6 +386,7 @@ def run_tiles(
     output exists (without ``overwrite``) or would overwrite an input.
     """
     jobs = default_jobs() if jobs is None else jobs
+    check_local_output(out_dir)
     paths = expand(inputs)
     if not paths:
         raise InputNotFoundError("no input tile given")
@@ -396,17 +417,17 @@ def run_tiles(
     return failed
 
 
-def _check_outputs(paths: list[Path], out_dir: Path, overwrite: bool) -> None:
-    names: dict[str, Path] = {}
+def _check_outputs(paths: list[str], out_dir: Path, overwrite: bool) -> None:
+    names: dict[str, str] = {}
     for path in paths:
-        if path.name in names:
+        name = input_name(path)
+        if name in names:
             raise OutputExistsError(
-                f"{path} and {names[path.name]} would both be written to "
-                f"{out_dir / path.name}"
+                f"{path} and {names[name]} would both be written to {out_dir / name}"
             )
-        names[path.name] = path
-        out = out_dir / path.name
-        if out.exists() and path.exists() and out.samefile(path):
+        names[name] = path
+        out = out_dir / name
+        if is_local(path) and out.exists() and os.path.exists(path) and out.samefile(path):
             raise OutputExistsError(f"{out}: the output would overwrite the input")
         if out.exists() and not overwrite:
             raise OutputExistsError(f"{out}: exists; pass --overwrite to replace it")

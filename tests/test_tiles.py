@@ -190,6 +190,6 @@ def test_progress_counts_tiles_bad_ones_included(write_dem, tmp_path):
     calls = []
     failed = run_tiles([*paths, bad], tmp_path / "out", Options("slope"), jobs=2,
                        progress=lambda *a: calls.append(a))
-    assert [path for path, _ in failed] == [bad]
+    assert [path for path, _ in failed] == [str(bad)]
     total = len(paths) + 1
     assert calls == [(i, total) for i in range(1, total + 1)]
