@@ -99,11 +99,12 @@ def block_windows(
 ) -> list[tuple[slice, slice]]:
     """Blocks covering ``area`` = (row_off, col_off, height, width).
 
-    Row-major within vertical stripes of about ``stripe`` pixels.
+    Row-major within vertical stripes of about ``stripe`` pixels (whole
+    rows when ``stripe`` is at least the area's width).
     """
     row_off, col_off, height, width = area
     bh, bw = block
-    stripe = bw * max(1, stripe // bw)
+    stripe = width if stripe >= width else bw * max(1, stripe // bw)
     return [
         (slice(r, min(r + bh, row_off + height)), slice(c, min(c + bw, col_off + width)))
         for s in range(col_off, col_off + width, stripe)
