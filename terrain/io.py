@@ -68,8 +68,8 @@ NETWORK_OPTIONS = {
     # one request for the tiles of a window that lie next to each other in
     # the file, instead of one request per tile
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
-    # the requests for the tiles of a window share one HTTP/2 connection
-    # where the server speaks HTTP/2
+    # a window's parallel requests may share one HTTP/2 connection where the
+    # server speaks HTTP/2 (GDAL's default has varied between versions)
     "GDAL_HTTP_MULTIPLEX": "YES",
     # retry what a busy server answers (429, 502, 503, 504) instead of
     # failing a long run; GDAL's default is not to retry

@@ -130,6 +130,15 @@ def test_gdal_options_the_user_set_win(write_dem, tmp_path, server):
     assert "/" in {path for _, path, *_ in server.requests()}
 
 
+def test_gdal_options_of_an_enclosing_rasterio_env_win(write_dem, tmp_path, server):
+    import terrain
+
+    rough_dem(write_dem, shape=(64, 64), name="www/dem.tif")
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="NO"):
+        terrain.slope(server.url("dem.tif"), tmp_path / "remote.tif")
+    assert "/" in {path for _, path, *_ in server.requests()}
+
+
 @pytest.mark.slow
 def test_wide_dem_fetched_once(write_dem, tmp_path, server):
     """Wider than the stripes local files are read in, and larger than GDAL's caches."""
