@@ -1,22 +1,28 @@
 """The ``terrain`` command line: parses, calls the library, draws progress.
 
 Errors leave as one line on stderr, ``terrain: error: ...``, with exit code 2
-for usage errors and 1 for data or I/O errors; never a traceback.
+for usage errors and 1 for data or I/O errors; never a traceback. SIGINT,
+SIGTERM and SIGHUP stop a run cleanly with exit code 128 + the signal's number.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 
 import click
 from rasterio.errors import RasterioError
 
 from terrain import pipeline, preview, tiles
+from terrain._signals import Interrupted, raise_on_signals
 from terrain.core import METHODS
 from terrain.errors import TerrainError, UsageError
-from terrain.io import check_output
+from terrain.io import check_format, check_output
 from terrain.options import Options
 from terrain.units import SLOPE_UNITS
 
@@ -119,6 +125,7 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
                 " (for a tile set, add --out-dir DIR)"
             )
     if preview_png is not None:
+        check_format(preview_png, "PNG picture", ("PNG",), "; name it .png")
         check_output(paths[0], preview_png, kwargs.get("overwrite", False))
     progress = _Progress(product, quiet)
     try:
@@ -213,23 +220,83 @@ def _warn(message, category, filename, lineno, file=None, line=None):
     click.echo(f"{PROG}: warning: {message}", err=True)
 
 
-def _fail(message: object, code: int):
-    lines = str(message).strip().splitlines() or ["failed"]
-    click.echo(f"{PROG}: error: {lines[0]}", err=True)
-    sys.exit(code)
+#: Lines of C libraries' own messages shown after a successful run, at most.
+_C_LINES = 5
+
+
+@contextlib.contextmanager
+def _c_stderr() -> Iterator[list[str]]:
+    """Send what C libraries print on file descriptor 2 to a file, not the terminal.
+
+    libtiff prints each failed write (``_tiffWriteProc: No space left on
+    device.``) straight to stderr, and GDAL prints the failures of threads
+    it started itself: hundreds of lines for one full disk. The library's
+    errors say what failed; this run's own messages (Python's ``sys.stderr``)
+    still reach the terminal. The list yielded receives the distinct lines
+    printed, once the block ends.
+    """
+    try:
+        sys.stderr.flush()
+        python_on_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # replaced, e.g. by a test's capture
+        python_on_fd2 = False
+    lines: list[str] = []
+    saved = os.dup(2)
+    previous = sys.stderr
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        if python_on_fd2:
+            sys.stderr = open(os.dup(saved), "w", encoding=previous.encoding,  # noqa: SIM115
+                              errors=previous.errors, buffering=1)
+        try:
+            yield lines
+        finally:
+            if python_on_fd2:
+                sys.stderr.close()
+                sys.stderr = previous
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+            lines += dict.fromkeys(line.strip() for line in text.splitlines() if line.strip())
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line; exit 2 on usage errors, 1 on data errors."""
+    """Run the command line; exit 2 on usage errors, 1 on data errors.
+
+    A signal (SIGINT, SIGTERM, SIGHUP) removes the temporary outputs and
+    exits with 128 + its number.
+    """
     warnings.showwarning = _warn
+    with raise_on_signals():
+        with _c_stderr() as c_lines:
+            code = _main(argv)
+        if code == 0:
+            for line in c_lines[:_C_LINES]:
+                click.echo(f"{PROG}: warning: {line}", err=True)
+    sys.exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
+    """The exit code of the command line; its error message printed."""
     try:
         code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     except click.ClickException as e:
-        _fail(e.format_message(), e.exit_code)
+        return _error(e.format_message(), e.exit_code)
     except UsageError as e:
-        _fail(e, 2)
+        return _error(e, 2)
     except (TerrainError, RasterioError, OSError) as e:
-        _fail(e, 1)
+        return _error(e, 1)
+    except Interrupted as e:
+        return _error(e, e.code)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        _fail("interrupted", 130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return _error("interrupted", 130)
+    except SystemExit as e:  # the tile set's exit code, with its failures printed
+        return e.code if isinstance(e.code, int) else 1
+    return code if isinstance(code, int) else 0
+
+
+def _error(message: object, code: int) -> int:
+    lines = str(message).strip().splitlines() or ["failed"]
+    click.echo(f"{PROG}: error: {lines[0]}", err=True)
+    return code

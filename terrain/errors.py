@@ -8,9 +8,12 @@ from __future__ import annotations
 
 __all__ = [
     "BadInputError",
+    "EmptyResultWarning",
     "InputNotFoundError",
+    "InputReadError",
     "NotARasterError",
     "OutputExistsError",
+    "OutputWriteError",
     "RasterTooSmallError",
     "TerrainError",
     "TileSetError",
@@ -36,6 +39,32 @@ class InputNotFoundError(TerrainError, FileNotFoundError):
 
 class NotARasterError(TerrainError, ValueError):
     """The input exists but GDAL cannot read it as a raster."""
+
+
+class InputReadError(TerrainError, OSError):
+    """The input opened, but part of its data can't be read (corrupt or truncated).
+
+    ``path`` is the file that failed, which in a tile set may be a neighbour
+    of the tile being computed.
+    """
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self):
+        return type(self), (str(self), self.path)
+
+
+class OutputWriteError(TerrainError, OSError):
+    """An output could not be written completely (no space, read-only, I/O error...).
+
+    Nothing is left at the target and no temporary file remains.
+    """
+
+
+class EmptyResultWarning(UserWarning):
+    """Every pixel of the input is nodata, so every pixel of the result is too."""
 
 
 class RasterTooSmallError(BadInputError):

@@ -8,6 +8,7 @@ renamed into place only once complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -18,22 +19,30 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio._err import CPLE_BaseError
+from rasterio.drivers import driver_from_extension
 from rasterio.enums import MaskFlags
-from rasterio.errors import RasterioIOError
+from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.windows import Window
 
+from terrain._gdalerrors import gdal_failures
 from terrain.errors import (
     BadInputError,
     InputNotFoundError,
+    InputReadError,
     NotARasterError,
     OutputExistsError,
+    OutputWriteError,
+    TerrainError,
     UsageError,
 )
 
 __all__ = [
     "NODATA",
+    "PARTIAL",
     "atomic_output",
     "check_local_output",
+    "check_format",
     "check_output",
     "input_name",
     "is_local",
@@ -175,6 +184,26 @@ def open_raster(path: str | os.PathLike) -> rasterio.DatasetReader:
     with rasterio.Env(**options):
         return rasterio.open(path)
 
+#: A temporary output is named OUT + this + random letters, beside OUT, and
+#: renamed to OUT once complete: a name a user recognises when SIGKILL (which
+#: nothing can clean up) leaves one behind.
+PARTIAL = ".terrain-partial-"
+
+#: Errors of a failed write, in the words of the one-line message.
+_WRITE_REASONS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large: over the file size limit (ulimit -f) or the file system's",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EIO: "input/output error",
+    errno.ENOENT: "its folder no longer exists",
+}
+
+#: Bytes appended to a failed output to learn why the system refuses it.
+_PROBE = 8 * 2**20
+
 
 def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:
     """Open a DEM read-only, checking that it is a raster with this band.
@@ -202,6 +231,12 @@ def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:
             f"{path}: band {band} out of range: the file has {src.count} "
             f"band{'s' if src.count > 1 else ''}"
         )
+    if src.dtypes[band - 1].startswith("complex"):
+        src.close()
+        raise BadInputError(
+            f"{path}: band {band} holds complex numbers ({src.dtypes[band - 1]}), "
+            "not elevations; choose a real-valued band with --band"
+        )
     return src
 
 
@@ -212,8 +247,18 @@ def read_window(
 
     Nodata comes from the file: its nodata value (an integer sentinel such as
     -32768, 0 on uint16, or NaN), NaN in float rasters, or a dataset mask.
+    A block GDAL can't decode raises :class:`InputReadError` naming the file
+    and the row near which it failed.
     """
-    z = src.read(band, window=window, out_dtype=np.float64)
+    with gdal_failures() as failures:
+        try:
+            z = src.read(band, window=window, out_dtype=np.float64)
+            per_dataset = MaskFlags.per_dataset in src.mask_flag_enums[band - 1]
+            mask = src.read_masks(band, window=window) > 0 if per_dataset else None
+        except (RasterioError, CPLE_BaseError) as e:
+            failures.append(str(e.__cause__ or e))
+    if failures:
+        raise _read_error(src, band, window, failures)
     valid = None
     nodata = src.nodatavals[band - 1]
     if nodata is not None and not np.isnan(nodata):
@@ -221,10 +266,21 @@ def read_window(
     if np.issubdtype(src.dtypes[band - 1], np.floating):
         finite = np.isfinite(z)
         valid = finite if valid is None else valid & finite
-    if MaskFlags.per_dataset in src.mask_flag_enums[band - 1]:
-        mask = src.read_masks(band, window=window) > 0
+    if mask is not None:
         valid = mask if valid is None else valid & mask
     return z, valid
+
+
+def _read_error(src, band: int, window: Window, failures: list[str]) -> InputReadError:
+    """The row of the first block GDAL reported as unreadable, else the window's."""
+    row = int(window.row_off)
+    for message in failures:
+        found = re.search(r"Y offset (\d+)", message)
+        if found:
+            row = int(found.group(1)) * src.block_shapes[band - 1][0]
+            break
+    return InputReadError(f"{src.name}: corrupt or truncated data near row {row}",
+                          path=src.name)
 
 
 def output_profile(src: rasterio.DatasetReader, count: int, jobs: int,
@@ -275,36 +331,113 @@ def check_local_output(path: str | os.PathLike) -> None:
         )
 
 
+def check_format(path: str | os.PathLike, what: str = "GeoTIFF",
+                 drivers: tuple[str, ...] = ("GTiff", "COG"), hint: str = "") -> None:
+    """Refuse an output whose extension names a format other than ``what``.
+
+    An extension GDAL does not know (or none) is accepted.
+    """
+    path = Path(path)
+    try:
+        driver = driver_from_extension(path)
+    except ValueError:
+        return
+    if driver not in drivers:
+        raise UsageError(f"{path}: {path.suffix} names another format ({driver}) than "
+                         f"the {what} written here{hint}")
+
+
 @contextlib.contextmanager
 def atomic_output(
     dst_path: str | os.PathLike, cog: bool = False, jobs: int = 1
 ) -> Iterator[str]:
     """Yield a temporary path beside ``dst_path``; rename it there on success.
 
-    On any exception (including KeyboardInterrupt) the temporary file is
-    removed and ``dst_path`` is left as it was. With ``cog``, the finished
-    GeoTIFF is translated to a Cloud-Optimized GeoTIFF before the rename.
+    The temporary file is named ``dst_path`` + :data:`PARTIAL` + random
+    letters. On any exception (including KeyboardInterrupt) it is removed and
+    ``dst_path`` is left as it was. With ``cog``, the finished GeoTIFF is
+    translated to a Cloud-Optimized GeoTIFF before the rename.
+
+    A write GDAL reports as failed, whether it raised or was only logged (as
+    failures flushing GDAL's block cache are), raises
+    :class:`OutputWriteError` saying why (no space left, read-only, ...), as
+    does a result that does not read back as a whole GeoTIFF.
     """
     dst_path = Path(dst_path)
-    fd, tmp = tempfile.mkstemp(
-        dir=dst_path.parent, prefix=f".{dst_path.name}.", suffix=".tmp"
-    )
+    try:
+        fd, tmp = tempfile.mkstemp(dir=dst_path.parent, prefix=f"{dst_path.name}{PARTIAL}")
+    except OSError as e:
+        raise OutputWriteError(f"{dst_path}: {_os_reason(e)}") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; outputs are ordinary files
     made = [tmp]
     try:
-        yield tmp
-        if cog:
-            made.append(tmp + ".cog")
-            rasterio.shutil.copy(
-                tmp, made[-1], driver="COG", compress="deflate", predictor="yes",
-                bigtiff="if_safer", num_threads=str(jobs),
-            )
-        os.replace(made[-1], dst_path)
-        made.pop()
+        with gdal_failures() as failures:
+            try:
+                yield tmp
+                _check_written(tmp, failures)
+                if cog and not failures:
+                    made.append(tmp + ".cog")
+                    rasterio.shutil.copy(
+                        tmp, made[-1], driver="COG", compress="deflate", predictor="yes",
+                        bigtiff="if_safer", num_threads=str(jobs),
+                    )
+                    _check_written(made[-1], failures)
+                if not failures:
+                    os.replace(made[-1], dst_path)
+                    made.pop()
+            except TerrainError:
+                raise  # the input's fault (a read error...), not the output's
+            except (RasterioError, CPLE_BaseError, OSError) as e:
+                failures.append(str(e.__cause__ or e))
+            if failures:
+                raise OutputWriteError(f"{dst_path}: {_write_reason(tmp, failures)}")
     finally:
         for path in made:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.remove(path)
+
+
+def _check_written(path: str, failures: list[str]) -> None:
+    """Add to ``failures`` what makes ``path`` less than a whole GeoTIFF.
+
+    Every block of every band must lie inside the file: a block GDAL could not
+    write has no offset, and reads back as nodata without a word.
+    """
+    if failures:
+        return
+    size = os.path.getsize(path)
+    with rasterio.open(path) as src:
+        if src.driver != "GTiff":
+            return
+        for band in src.indexes:
+            bh, bw = src.block_shapes[band - 1]
+            for i in range(-(-src.height // bh)):
+                for j in range(-(-src.width // bw)):
+                    offset = src.get_tag_item(f"BLOCK_OFFSET_{j}_{i}", "TIFF", bidx=band)
+                    length = src.get_tag_item(f"BLOCK_SIZE_{j}_{i}", "TIFF", bidx=band)
+                    if not offset or not length or int(offset) + int(length) > size:
+                        failures.append(f"block {j}, {i} of band {band} is missing")
+                        return
+
+
+def _write_reason(path: str, failures: list[str]) -> str:
+    """Why a write failed: the system's error on appending to the file, else GDAL's."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            chunk = bytes(2**20)
+            for _ in range(_PROBE // len(chunk)):
+                os.write(fd, chunk)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        return _os_reason(e)
+    return f"write failed: {failures[0]}"
+
+
+def _os_reason(e: OSError) -> str:
+    return _WRITE_REASONS.get(e.errno, (e.strerror or str(e)).lower())

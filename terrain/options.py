@@ -62,6 +62,13 @@ class Options:
             raise UsageError(
                 f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}"
             )
+        if not 0 <= self.altitude <= 90:
+            raise UsageError(
+                f"altitude must be between 0 and 90 degrees above the horizon, "
+                f"not {self.altitude!r}"
+            )
+        if not np.isfinite(self.azimuth):
+            raise UsageError(f"azimuth must be a number of degrees, not {self.azimuth!r}")
 
     @property
     def dtype(self) -> str:

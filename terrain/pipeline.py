@@ -22,11 +22,12 @@ import rasterio
 from rasterio.windows import Window
 
 from terrain.core import HALO
-from terrain.errors import RasterTooSmallError, UsageError
+from terrain.errors import EmptyResultWarning, RasterTooSmallError, UsageError
 from terrain.io import (
     CACHE_MB,
     TILE,
     atomic_output,
+    check_format,
     check_output,
     is_network,
     open_dem,
@@ -160,8 +161,10 @@ def write_blocks(
     jobs: int,
     progress: Progress | None = None,
     stripe: int = _STRIPE,
-) -> None:
+) -> bool:
     """Compute ``area`` of the surface block by block into ``dst``.
+
+    Returns whether the area holds any valid elevation.
 
     ``area`` (row_off, col_off, height, width) is in surface pixels; ``dst``
     covers exactly that area. This thread does all the reading and writing
@@ -171,8 +174,11 @@ def write_blocks(
     """
     windows = block_windows(area, block, stripe)
     row_off, col_off = area[0], area[1]
+    seen = []  # a block with a valid elevation
 
     def compute(z, valid, read, inner):
+        if not seen and (valid is None or valid[inner].any()):
+            seen.append(True)
         bands = options.compute(z, valid, geometry.window(*read), inner)
         return [options.encode(b) for b in bands]
 
@@ -188,7 +194,7 @@ def write_blocks(
     if jobs <= 1:
         for done, window in enumerate(windows, 1):
             write(window, compute(*read_block(surface, shape, window)), done)
-        return
+        return bool(seen)
     with ThreadPoolExecutor(jobs) as pool:
         pending: deque = deque()
         done = 0
@@ -207,6 +213,7 @@ def write_blocks(
         finally:
             for _, future in pending:
                 future.cancel()
+    return bool(seen)
 
 
 def network_plan(src: rasterio.DatasetReader, band: int, block: tuple[int, int],
@@ -292,6 +299,7 @@ def run(
         raise UsageError(f"block size must be at least 1 pixel, not {block_size}")
     with open_dem(dem, band) as src:
         check_output(dem, out, overwrite)
+        check_format(out, hint=_format_hint(out))
         if min(src.shape) < 2:
             raise RasterTooSmallError(
                 f"{dem}: raster of {src.height}x{src.width} pixels is too small: "
@@ -319,10 +327,20 @@ def run(
             rasterio.open(tmp, "w", **profile) as dst,
         ):
             describe(dst, options, vertical)
-            write_blocks(dst, surface, shape, geometry, options, (0, 0, *shape), block,
-                         jobs, progress, stripe)
+            any_valid = write_blocks(dst, surface, shape, geometry, options,
+                                     (0, 0, *shape), block, jobs, progress, stripe)
     finally:
         surface.close()
+    if not any_valid:
+        warnings.warn(f"{dem}: every pixel is nodata, so is every pixel of {out}",
+                      EmptyResultWarning, stacklevel=2)
+
+
+def _format_hint(out) -> str:
+    picture = os.path.splitext(out)[1].lower() in (".png", ".jpg", ".jpeg", ".gif", ".webp")
+    if picture:
+        return "; name it .tif, and add --preview PICTURE.png for a picture"
+    return "; name it .tif, and convert it with gdal_translate for that format"
 
 
 def slope(dem, out, units: str = "ratio", *, edge_order: int = 2, z_factor: float | None = None,

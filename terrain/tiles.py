@@ -15,6 +15,7 @@ distributed cluster.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import math
 import multiprocessing
@@ -24,7 +25,7 @@ import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +33,19 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
+from terrain import _signals
+from terrain.core import HALO
 from terrain.errors import (
     InputNotFoundError,
+    InputReadError,
     OutputExistsError,
+    OutputWriteError,
     RasterTooSmallError,
     TileSetError,
     UsageError,
 )
 from terrain.io import (
+    _os_reason,
     atomic_output,
     check_local_output,
     input_name,
@@ -204,6 +210,15 @@ class TileSet:
         return [(i, j) for i in range(r0 // n, (r1 - 1) // n + 1)
                 for j in range(c0 // n, (c1 - 1) // n + 1)]
 
+    def without(self, paths: Iterable[Path]) -> TileSet:
+        """The same mosaic (shape, transform) with these tiles as gaps."""
+        gone = set(paths)
+        tileset = replace(self, tiles=[t for t in self.tiles if t.path not in gone],
+                          _index={})
+        if tileset.tiles:
+            tileset._build_index()
+        return tileset
+
     def overlapping(self, rows: slice, cols: slice) -> list[Tile]:
         """Tiles that intersect the window, in the order given (first wins)."""
         found = set()
@@ -337,7 +352,9 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
 def _tile_results(job: _Job, indices: Iterable[int]):
     """Tiles one after another, sharing open neighbours and GDAL's cache.
 
-    Yields (index, error message or None) as each tile is written.
+    Yields (index, error message or None, path of the tile whose data could not
+    be read or None) as each tile is written. A failed write raises: the
+    next tiles would fail as this one did (no space, read-only folder...).
     """
     surface = MosaicSurface(job.tileset)
     paths = [tile.path for tile in job.tileset.tiles]
@@ -346,15 +363,19 @@ def _tile_results(job: _Job, indices: Iterable[int]):
             try:
                 with reading_env(paths):
                     _write_tile(job, surface, index)
+            except OutputWriteError:
+                raise
+            except InputReadError as e:  # this tile's data or a neighbour's
+                yield index, _reason(e), e.path
             except Exception as e:  # reported per tile; the others go on
-                yield index, _reason(e)
+                yield index, _reason(e), None
             else:
-                yield index, None
+                yield index, None, None
     finally:
         surface.close()
 
 
-def _write_tiles(job: _Job, indices: Sequence[int]) -> list[tuple[int, str | None]]:
+def _write_tiles(job: _Job, indices: Sequence[int]) -> list[tuple[int, str | None, str | None]]:
     """:func:`_tile_results` in a worker process or on a Dask worker (it pickles)."""
     return list(_tile_results(job, indices))
 
@@ -382,8 +403,12 @@ def run_tiles(
     """Compute every tile of a seamless set into ``out_dir``, one output each.
 
     Returns the tiles that failed, as (path, reason); the others are written.
-    Raises before writing anything if the set is not on one grid, or an
-    output exists (without ``overwrite``) or would overwrite an input.
+    A tile whose data can't be read, when opened or part-way, fails, and its
+    neighbours treat it as a gap (those computed with its data are computed
+    again without it). Raises before writing anything if the set is not on one
+    grid, or an output exists (without ``overwrite``) or would overwrite an
+    input; raises :class:`OutputWriteError` when an output can't be written
+    (the next would fail as well), keeping the tiles written before it.
     """
     jobs = default_jobs() if jobs is None else jobs
     check_local_output(out_dir)
@@ -400,21 +425,56 @@ def run_tiles(
             "a slope needs at least 2 pixels along each axis"
         )
     geometry = pixel_geometry(tileset.transform, tileset.crs, tileset.shape[0])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    made_dir = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputWriteError(f"{out_dir}: {_os_reason(e)}") from None
     job = _Job(tileset, geometry, options, out_dir.resolve(), block_size, cog)
-    failed = list(tileset.bad)
-    indices = range(len(tileset.tiles))
     total = len(paths)
-    done = len(failed)
+    done = len(tileset.bad)
     if progress is not None and done:
         progress(done, total)
-    for index, error in _map_tiles(job, indices, jobs, scheduler):
-        if error is not None:
-            failed.append((tileset.tiles[index].path, error))
-        done += 1
-        if progress is not None:
-            progress(done, total)
-    return failed
+    errors: dict[Path, str] = {}  # the last error of each tile, by path
+    unreadable: dict[Path, str] = {}
+    todo: Sequence[int] = range(len(tileset.tiles))
+    first = True
+    try:
+        while todo:
+            for index, error, culprit in _map_tiles(job, todo, jobs, scheduler):
+                path = job.tileset.tiles[index].path
+                errors.pop(path, None)
+                if culprit is not None:
+                    unreadable.setdefault(Path(culprit), error)
+                elif error is not None:
+                    errors[path] = error
+                if first:
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+            # tiles computed with an unreadable tile's data, again with it as a gap
+            gaps = [p for p in unreadable if any(t.path == p for t in job.tileset.tiles)]
+            neighbours = {t.path for p in gaps for t in _near(job.tileset, p)} - set(gaps)
+            job = replace(job, tileset=job.tileset.without(gaps))
+            todo = [i for i, t in enumerate(job.tileset.tiles) if t.path in neighbours]
+            first = False
+    except BaseException:
+        if made_dir:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty
+        raise
+    order = {path: i for i, path in enumerate(paths)}
+    failed = [*tileset.bad, *unreadable.items(), *errors.items()]
+    return sorted(failed, key=lambda item: order.get(Path(item[0]), len(order)))
+
+
+def _near(tileset: TileSet, path: Path) -> list[Tile]:
+    """The tiles that read ``path``'s data: those within the halo of it."""
+    tile = next(t for t in tileset.tiles if t.path == path)
+    return tileset.overlapping(
+        slice(max(tile.row_off - HALO, 0), tile.row_off + tile.height + HALO),
+        slice(max(tile.col_off - HALO, 0), tile.col_off + tile.width + HALO),
+    )
 
 
 def _check_outputs(paths: list[str], out_dir: Path, overwrite: bool) -> None:
@@ -456,14 +516,21 @@ def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
     # copied locked), else spawn, which starts workers afresh.
     forkable = "fork" in multiprocessing.get_all_start_methods()
     method = "fork" if forkable and threading.active_count() == 1 else "spawn"
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                             initializer=_signals.install) as pool:
         futures = [pool.submit(_write_tiles, job, group) for group in _groups(indices, jobs)]
         try:
             for future in as_completed(futures):
                 yield from future.result()
-        finally:
+        except BaseException:
+            # a failed write or a signal: stop the workers' tiles now; each
+            # removes its temporary output as it stops
             for future in futures:
                 future.cancel()
+            for process in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    process.terminate()
+            raise
 
 
 def _on_cluster(job: _Job, indices, scheduler: str):
@@ -481,7 +548,9 @@ def _on_cluster(job: _Job, indices, scheduler: str):
                    for group in groups}
         for future in as_completed(futures):
             if future.status == "error":
+                if isinstance(future.exception(), OutputWriteError):
+                    raise future.exception()
                 reason = _reason(future.exception())
-                yield from ((index, reason) for index in futures[future])
+                yield from ((index, reason, None) for index in futures[future])
             else:
                 yield from future.result()
