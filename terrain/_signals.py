@@ -9,37 +9,58 @@ instead, so every ``finally`` runs and temporaries are removed.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
 
-__all__ = ["SIGNALS", "Interrupted", "raise_on_signals"]
+__all__ = ["SIGNALS", "Interrupted", "defer_if_unsafe", "install", "raise_on_signals"]
 
 #: The signals that stop a run cleanly.
 SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
 
+#: Seconds before a signal that came at an unsafe moment is delivered again.
+_RETRY = 0.01
 
-class Interrupted(SystemExit):
+
+class Interrupted(BaseException):
     """A run stopped by a signal; exits with 128 + the signal's number.
 
-    A ``SystemExit``, so that ``except Exception`` does not swallow it and an
-    idle worker process that receives it exits without a traceback.
+    A ``BaseException``, as KeyboardInterrupt, so that ``except Exception``
+    does not swallow it.
     """
 
     def __init__(self, signum: int):
-        super().__init__(128 + signum)
+        super().__init__(signum)
         self.signum = signum
-
-    def __reduce__(self):
-        return type(self), (self.signum,)
+        self.code = 128 + signum
 
     def __str__(self) -> str:
         return f"stopped by {signal.Signals(self.signum).name}"
 
 
+def defer_if_unsafe(signum: int, frame) -> bool:
+    """Deliver the signal again a moment later if raising now is unsafe; say so.
+
+    Unsafe is inside Python's logging: that is where rasterio hands over
+    GDAL's errors, from a C callback that no exception can leave (Cython
+    prints it, and a SystemExit ends the process there, before any clean-up).
+    """
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(("logging", "terrain._gdalerrors")):
+            timer = threading.Timer(_RETRY, os.kill, (os.getpid(), signum))
+            timer.daemon = True
+            timer.start()
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _raise(signum, frame):
+    if defer_if_unsafe(signum, frame):
+        return
     # once: a second signal must not interrupt the cleanup of the first
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)

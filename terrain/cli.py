@@ -22,7 +22,7 @@ from terrain import pipeline, preview, tiles
 from terrain._signals import Interrupted, raise_on_signals
 from terrain.core import METHODS
 from terrain.errors import TerrainError, UsageError
-from terrain.io import check_format, check_output
+from terrain.io import check_format, check_output, check_writable
 from terrain.options import Options
 from terrain.units import SLOPE_UNITS
 
@@ -127,6 +127,7 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
     if preview_png is not None:
         check_format(preview_png, "PNG picture", ("PNG",), "; name it .png")
         check_output(paths[0], preview_png, kwargs.get("overwrite", False))
+        check_writable(preview_png)
     progress = _Progress(product, quiet)
     try:
         if out_dir is None:

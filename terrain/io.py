@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -41,9 +42,10 @@ __all__ = [
     "NODATA",
     "PARTIAL",
     "atomic_output",
-    "check_local_output",
     "check_format",
+    "check_local_output",
     "check_output",
+    "check_writable",
     "input_name",
     "is_local",
     "is_network",
@@ -273,13 +275,14 @@ def read_window(
 
 def _read_error(src, band: int, window: Window, failures: list[str]) -> InputReadError:
     """The row of the first block GDAL reported as unreadable, else the window's."""
-    row = int(window.row_off)
+    place = f"row {int(window.row_off)}"
     for message in failures:
-        found = re.search(r"Y offset (\d+)", message)
+        found = re.search(r"X offset (\d+), Y offset (\d+)", message)
         if found:
-            row = int(found.group(1)) * src.block_shapes[band - 1][0]
+            bh, bw = src.block_shapes[band - 1]
+            place = f"row {int(found.group(2)) * bh}, column {int(found.group(1)) * bw}"
             break
-    return InputReadError(f"{src.name}: corrupt or truncated data near row {row}",
+    return InputReadError(f"{src.name}: corrupt or truncated data near {place}",
                           path=src.name)
 
 
@@ -347,14 +350,24 @@ def check_format(path: str | os.PathLike, what: str = "GeoTIFF",
                          f"the {what} written here{hint}")
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse an output whose folder takes no file (read-only, no permission...)."""
+    path = Path(path)
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as e:
+        raise OutputWriteError(f"{path}: {_os_reason(e)}") from None
+
+
 @contextlib.contextmanager
 def atomic_output(
     dst_path: str | os.PathLike, cog: bool = False, jobs: int = 1
 ) -> Iterator[str]:
     """Yield a temporary path beside ``dst_path``; rename it there on success.
 
-    The temporary file is named ``dst_path`` + :data:`PARTIAL` + random
-    letters. On any exception (including KeyboardInterrupt) it is removed and
+    The temporary file is named ``dst_path`` + :data:`PARTIAL` + 8 random
+    hex digits. On any exception (including KeyboardInterrupt) it is removed and
     ``dst_path`` is left as it was. With ``cog``, the finished GeoTIFF is
     translated to a Cloud-Optimized GeoTIFF before the rename.
 
@@ -364,16 +377,9 @@ def atomic_output(
     does a result that does not read back as a whole GeoTIFF.
     """
     dst_path = Path(dst_path)
+    made: list[str] = []  # the files to remove unless renamed
     try:
-        fd, tmp = tempfile.mkstemp(dir=dst_path.parent, prefix=f"{dst_path.name}{PARTIAL}")
-    except OSError as e:
-        raise OutputWriteError(f"{dst_path}: {_os_reason(e)}") from None
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; outputs are ordinary files
-    made = [tmp]
-    try:
+        tmp = _create_partial(dst_path, made)
         with gdal_failures() as failures:
             try:
                 yield tmp
@@ -395,9 +401,43 @@ def atomic_output(
             if failures:
                 raise OutputWriteError(f"{dst_path}: {_write_reason(tmp, failures)}")
     finally:
-        for path in made:
-            with contextlib.suppress(OSError):
-                os.remove(path)
+        _remove(made)
+
+
+def _create_partial(dst_path: Path, made: list[str]) -> str:
+    """Create an empty temporary file for ``dst_path``, beside it.
+
+    Its name goes into ``made`` before the file exists, so that a signal's
+    exception, whenever it comes, leaves no file that ``made`` does not list.
+    """
+    while True:
+        tmp = str(dst_path.parent / f"{dst_path.name}{PARTIAL}{secrets.token_hex(4)}")
+        made.append(tmp)
+        try:
+            # 0o666 less the umask, as any file a user writes
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            made.remove(tmp)  # someone else's
+        except OSError as e:
+            made.remove(tmp)
+            raise OutputWriteError(f"{dst_path}: {_os_reason(e)}") from None
+        else:
+            return tmp
+
+
+def _remove(paths: list[str]) -> None:
+    """Remove these files, even if a signal's exception interrupts; then raise it."""
+    interrupted = None
+    for path in paths:
+        while True:
+            try:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+                break
+            except BaseException as e:  # a signal's, raised once: finish first
+                interrupted = interrupted or e
+    if interrupted is not None:
+        raise interrupted
 
 
 def _check_written(path: str, failures: list[str]) -> None:

@@ -20,6 +20,7 @@ import glob
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import warnings
 from collections import OrderedDict, defaultdict
@@ -356,23 +357,55 @@ def _tile_results(job: _Job, indices: Iterable[int]):
     be read or None) as each tile is written. A failed write raises: the
     next tiles would fail as this one did (no space, read-only folder...).
     """
+    global _busy
     surface = MosaicSurface(job.tileset)
     paths = [tile.path for tile in job.tileset.tiles]
     try:
         for index in indices:
+            if _stopped:
+                return
+            error = culprit = None
             try:
+                _busy = True
                 with reading_env(paths):
                     _write_tile(job, surface, index)
             except OutputWriteError:
                 raise
             except InputReadError as e:  # this tile's data or a neighbour's
-                yield index, _reason(e), e.path
+                error, culprit = _reason(e), e.path
             except Exception as e:  # reported per tile; the others go on
-                yield index, _reason(e), None
-            else:
-                yield index, None, None
+                error = _reason(e)
+            finally:
+                _busy = False
+            yield index, error, culprit
     finally:
         surface.close()
+
+
+#: In a worker process: writing a tile now, and the signals received.
+_busy = False
+_stopped: list[int] = []
+
+
+def _worker_signals() -> None:
+    """A worker process's signals stop it between tiles, or raise within one.
+
+    Raising only within a tile (whose temporary output is then removed) keeps
+    the signal out of the pool's own queues, whose locks a worker stopped
+    there would hold for ever.
+    """
+    for s in _signals.SIGNALS:
+        signal.signal(s, _worker_signal)
+
+
+def _worker_signal(signum, frame):
+    global _busy
+    if _busy and _signals.defer_if_unsafe(signum, frame):
+        return
+    _stopped.append(signum)
+    if _busy:
+        _busy = False
+        raise _signals.Interrupted(signum)
 
 
 def _write_tiles(job: _Job, indices: Sequence[int]) -> list[tuple[int, str | None, str | None]]:
@@ -517,14 +550,14 @@ def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
     forkable = "fork" in multiprocessing.get_all_start_methods()
     method = "fork" if forkable and threading.active_count() == 1 else "spawn"
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_signals.install) as pool:
+                             initializer=_worker_signals) as pool:
         futures = [pool.submit(_write_tiles, job, group) for group in _groups(indices, jobs)]
         try:
             for future in as_completed(futures):
                 yield from future.result()
         except BaseException:
-            # a failed write or a signal: stop the workers' tiles now; each
-            # removes its temporary output as it stops
+            # a failed write or a signal: stop the workers' tiles now (see
+            # _worker_signals); each removes its temporary output as it stops
             for future in futures:
                 future.cancel()
             for process in list(getattr(pool, "_processes", {}).values()):
