@@ -48,12 +48,13 @@ class InputReadError(TerrainError, OSError):
     of the tile being computed.
     """
 
-    def __init__(self, message: str, path: str | None = None):
+    def __init__(self, message: str, path: str | None = None, problem: str | None = None):
         super().__init__(message)
         self.path = path
+        self.problem = problem or message  # the message without the path
 
     def __reduce__(self):
-        return type(self), (str(self), self.path)
+        return type(self), (str(self), self.path, self.problem)
 
 
 class OutputWriteError(TerrainError, OSError):

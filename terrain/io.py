@@ -282,8 +282,8 @@ def _read_error(src, band: int, window: Window, failures: list[str]) -> InputRea
             bh, bw = src.block_shapes[band - 1]
             place = f"row {int(found.group(2)) * bh}, column {int(found.group(1)) * bw}"
             break
-    return InputReadError(f"{src.name}: corrupt or truncated data near {place}",
-                          path=src.name)
+    problem = f"corrupt or truncated data near {place}"
+    return InputReadError(f"{src.name}: {problem}", path=src.name, problem=problem)
 
 
 def output_profile(src: rasterio.DatasetReader, count: int, jobs: int,

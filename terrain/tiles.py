@@ -211,7 +211,7 @@ class TileSet:
         return [(i, j) for i in range(r0 // n, (r1 - 1) // n + 1)
                 for j in range(c0 // n, (c1 - 1) // n + 1)]
 
-    def without(self, paths: Iterable[Path]) -> TileSet:
+    def without(self, paths: Iterable[str]) -> TileSet:
         """The same mosaic (shape, transform) with these tiles as gaps."""
         gone = set(paths)
         tileset = replace(self, tiles=[t for t in self.tiles if t.path not in gone],
@@ -305,7 +305,11 @@ class MosaicSurface:
                 slice(tr.start - tile.row_off, tr.stop - tile.row_off),
                 slice(tc.start - tile.col_off, tc.stop - tile.col_off),
             )
-            tz, tvalid = read_window(self._handle(tile.path), self.tileset.band, window)
+            try:
+                tz, tvalid = read_window(self._handle(tile.path), self.tileset.band, window)
+            except InputReadError as e:
+                e.path = tile.path  # as the tile set names it
+                raise
             if self.tileset.mixed:
                 tz = tile.vertical.to_metres(tz)
             where = (slice(tr.start - rows.start, tr.stop - rows.start),
@@ -372,7 +376,7 @@ def _tile_results(job: _Job, indices: Iterable[int]):
             except OutputWriteError:
                 raise
             except InputReadError as e:  # this tile's data or a neighbour's
-                error, culprit = _reason(e), e.path
+                error, culprit = e.problem, e.path
             except Exception as e:  # reported per tile; the others go on
                 error = _reason(e)
             finally:
@@ -468,8 +472,8 @@ def run_tiles(
     done = len(tileset.bad)
     if progress is not None and done:
         progress(done, total)
-    errors: dict[Path, str] = {}  # the last error of each tile, by path
-    unreadable: dict[Path, str] = {}
+    errors: dict[str, str] = {}  # the last error of each tile, by path
+    unreadable: dict[str, str] = {}
     todo: Sequence[int] = range(len(tileset.tiles))
     first = True
     try:
@@ -478,7 +482,7 @@ def run_tiles(
                 path = job.tileset.tiles[index].path
                 errors.pop(path, None)
                 if culprit is not None:
-                    unreadable.setdefault(Path(culprit), error)
+                    unreadable.setdefault(culprit, error)
                 elif error is not None:
                     errors[path] = error
                 if first:
@@ -498,10 +502,10 @@ def run_tiles(
         raise
     order = {path: i for i, path in enumerate(paths)}
     failed = [*tileset.bad, *unreadable.items(), *errors.items()]
-    return sorted(failed, key=lambda item: order.get(Path(item[0]), len(order)))
+    return sorted(failed, key=lambda item: order.get(item[0], len(order)))
 
 
-def _near(tileset: TileSet, path: Path) -> list[Tile]:
+def _near(tileset: TileSet, path: str) -> list[Tile]:
     """The tiles that read ``path``'s data: those within the halo of it."""
     tile = next(t for t in tileset.tiles if t.path == path)
     return tileset.overlapping(

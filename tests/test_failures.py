@@ -286,7 +286,8 @@ def test_tile_truncated_part_way_is_a_gap_for_its_neighbours(write_dem, tmp_path
              for i in range(3)]
     truncate(tiles[1], 0.6)
     result = in_process(capfd, "slope", *tiles, "--out-dir", tmp_path / "out", "--jobs", 1)
-    one_line_error(result, 1, f"{tiles[1]}: corrupt or truncated data near row 256, column 0")
+    line = one_line_error(result, 1)
+    assert line == f"terrain: error: {tiles[1]}: corrupt or truncated data near row 256, column 0"
     assert listing(tmp_path / "out") == ["t0.tif", "t2.tif"]
     assert run("slope", tiles[0], tiles[2], "--out-dir", tmp_path / "gap") == 0
     for name in ("t0.tif", "t2.tif"):
