@@ -274,7 +274,7 @@ def read_window(
 
 
 def _read_error(src, band: int, window: Window, failures: list[str]) -> InputReadError:
-    """The row of the first block GDAL reported as unreadable, else the window's."""
+    """The error naming the first block GDAL reported as unreadable, else the window."""
     place = f"row {int(window.row_off)}"
     for message in failures:
         found = re.search(r"X offset (\d+), Y offset (\d+)", message)
@@ -282,7 +282,13 @@ def _read_error(src, band: int, window: Window, failures: list[str]) -> InputRea
             bh, bw = src.block_shapes[band - 1]
             place = f"row {int(found.group(2)) * bh}, column {int(found.group(1)) * bw}"
             break
-    problem = f"corrupt or truncated data near {place}"
+    # over the network, GDAL's words beside libtiff's may say what failed (HTTP 500...)
+    network = [m for m in failures if not m.startswith("TIFF") and "IReadBlock" not in m
+               and not m.startswith("Read failed")]
+    if is_local(src.name) or not network:
+        problem = f"corrupt or truncated data near {place}"
+    else:
+        problem = f"read failed near {place}: {network[0]}"
     return InputReadError(f"{src.name}: {problem}", path=src.name, problem=problem)
 
 

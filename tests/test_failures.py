@@ -355,3 +355,17 @@ def test_collecting_gdal_failures_restores_logging():
         pass
     assert before == {n: (logging.getLogger(n).level, list(logging.getLogger(n).handlers))
                       for n in ("rasterio._err", "rasterio._env")}
+
+
+def test_truncated_geotiff_at_a_url(dem, tmp_path, out_dir, capfd):
+    """Named by its URL."""
+    from .test_remote import Server
+
+    truncate(dem, 0.75)
+    server = Server(dem.parent, tmp_path / "requests.log")
+    try:
+        result = in_process(capfd, "slope", server.url("dem.tif"), out_dir / "s.tif")
+    finally:
+        server.stop()
+    one_line_error(result, 1, "dem.tif: corrupt or truncated data near row 256, column 0")
+    assert listing(out_dir) == ["keep.txt"]
