@@ -242,7 +242,11 @@ def _c_stderr() -> Iterator[list[str]]:
     except (AttributeError, OSError, ValueError):  # replaced, e.g. by a test's capture
         python_on_fd2 = False
     lines: list[str] = []
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield lines
+        return
     previous = sys.stderr
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
@@ -270,11 +274,14 @@ def main(argv: list[str] | None = None) -> None:
     """
     warnings.showwarning = _warn
     with raise_on_signals():
-        with _c_stderr() as c_lines:
-            code = _main(argv)
-        if code == 0:
-            for line in c_lines[:_C_LINES]:
-                click.echo(f"{PROG}: warning: {line}", err=True)
+        try:
+            with _c_stderr() as c_lines:
+                code = _main(argv)
+            if code == 0:
+                for line in c_lines[:_C_LINES]:
+                    click.echo(f"{PROG}: warning: {line}", err=True)
+        except Interrupted as e:  # at the very end of the run
+            code = _error(e, e.code)
     sys.exit(code)
 
 
