@@ -1,21 +1,26 @@
-"""terrain slope against its peers, side by side on synthetic DEMs.
+"""terrain against its peers and its floor, side by side; every table in one run.
 
-For each size, makes a synthetic DEM (bench/make_dem.py) if missing, then
-runs, interleaved repeat by repeat so that the machine's drift hits every
-tool alike:
+1. Start-up: ``terrain slope`` on the sample DEM against ``python -c "import
+   rasterio"``; and the first run after installing (numba compiles the kernel
+   into an empty cache) against later runs (the cache is loaded).
+2. In memory (bench/in_memory.py): the accessor against xarray-spatial on a
+   4096² float32 DataArray, eager and on Dask with 1024² chunks.
+3. File to file, for each size: a synthetic DEM (bench/make_dem.py, made if
+   missing), and for DEFLATE (terrain's default) and ZSTD (``--co
+   COMPRESS=ZSTD``):
 
-- ``terrain slope DEM OUT -q`` (defaults: all cores, streaming);
-- ``gdaldem slope -alg ZevenbergenThorne -compute_edges`` with the same
-  creation options (tiled, DEFLATE, PREDICTOR=3);
-- the I/O floor (bench/io_floor.py): a plain rasterio read and write;
-- xarray-spatial's slope (bench/xrspatial_slope.py), if installed and if the
-  DEM fits in memory the way it needs.
+   - ``terrain slope DEM OUT -q`` (all cores, streaming);
+   - the I/O floor (bench/io_floor.py): a plain rasterio copy of terrain's own
+     output with the same creation options, decoding and encoding only;
+   - ``gdaldem slope -alg ZevenbergenThorne -compute_edges`` with the same
+     creation options (tiled 256², the codec, PREDICTOR=3, NUM_THREADS).
 
-Prints, per size, the median wall time, the peak RSS (GNU time's maximum
-resident set size of the command) and the ratios to gdaldem and to the I/O
-floor.
+Commands run interleaved, repeat by repeat, so that the machine's drift hits
+every one alike; the tables show medians, ratios within one run and the peak
+RSS (GNU time's maximum resident set size of the command).
 
-Usage: ``python bench/run.py --sizes 8192 16384 --repeats 3 [--workdir DIR]``
+Usage: ``python bench/run.py [--sizes 8192 16384] [--repeats 3] [--workdir DIR]
+[--write FILE]``
 """
 
 import argparse
@@ -25,6 +30,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,15 +38,18 @@ import rasterio
 from make_dem import write_dem
 
 HERE = Path(__file__).resolve().parent
-CLI = HERE.parent / "cli.py"
-#: xarray-spatial holds the DEM and several float64 temporaries in memory.
-XRSPATIAL_BYTES_PER_PIXEL = 40
+ROOT = HERE.parent
+CLI = ROOT / "cli.py"
+SAMPLE = ROOT / "data" / "jacksboro.tif"
 GNU_TIME = "/usr/bin/time"  # Debian's package "time"
-CREATION = ["-co", "TILED=YES", "-co", "COMPRESS=DEFLATE", "-co", "PREDICTOR=3",
-            "-co", "BIGTIFF=IF_SAFER"]
+THREADS = len(os.sched_getaffinity(0))
+#: Creation options terrain writes with, for gdaldem: tiled 256², a predictor.
+GDAL_CREATION = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "PREDICTOR=3",
+                 "BIGTIFF=IF_SAFER", f"NUM_THREADS={THREADS}"]
+CODECS = ("DEFLATE", "ZSTD")
 
 
-def measure(command: list, workdir: Path) -> tuple[float, float]:
+def measure(command: list, workdir: Path, env: dict | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one run of ``command``.
 
     The RSS comes from GNU time, not from this process's wait4: a forked
@@ -48,34 +57,96 @@ def measure(command: list, workdir: Path) -> tuple[float, float]:
     """
     rss = workdir / "rss.txt"
     start = time.perf_counter()
-    subprocess.run([GNU_TIME, "-f", "%M", "-o", rss, *command], check=True)
+    subprocess.run([GNU_TIME, "-f", "%M", "-o", rss, *map(str, command)], check=True,
+                   env=env)
     wall = time.perf_counter() - start
     return wall, int(rss.read_text().split()[-1]) / 1024  # KiB
 
 
-def tools(dem: Path, out: Path, size: int) -> dict:
+def interleaved(runs: dict, repeats: int, workdir: Path, out: Path) -> dict:
+    """{name: (median wall, max RSS)} of each command, run in turn ``repeats`` times."""
+    results = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, command in runs.items():
+            out.unlink(missing_ok=True)
+            results[name].append(measure(command, workdir))
+    out.unlink(missing_ok=True)
+    return {name: (statistics.median(w for w, _ in r), max(m for _, m in r))
+            for name, r in results.items()}
+
+
+def startup(repeats: int, workdir: Path) -> str:
+    out = workdir / "sample_slope.tif"
     runs = {
-        "terrain slope": [sys.executable, CLI, "slope", dem, out, "-q"],
-        "gdaldem ZevenbergenThorne": ["gdaldem", "slope", "-q", "-alg", "ZevenbergenThorne",
-                                      "-compute_edges", *CREATION, dem, out],
-        "rasterio read+write (I/O floor)": [sys.executable, HERE / "io_floor.py", dem, out],
+        "python -c 'import rasterio'": [sys.executable, "-c", "import rasterio"],
+        "terrain slope data/jacksboro.tif OUT": [sys.executable, CLI, "slope", SAMPLE, out,
+                                                 "-q"],
     }
-    for exe, package in (("gdaldem", "gdal-bin"), (GNU_TIME, "time")):
-        if shutil.which(exe) is None:
-            raise SystemExit(f"bench: {exe} not found (apt-get install {package})")
+    subprocess.run([sys.executable, CLI, "slope", SAMPLE, out, "-q"], check=True)  # warm
+    result = interleaved(runs, repeats, workdir, out)
+    floor = result["python -c 'import rasterio'"][0]
+    lines = ["| start-up (sample DEM, 403x344) | wall s | above `import rasterio` s |",
+             "|---|---|---|"]
+    lines += [f"| {name} | {wall:.2f} | {wall - floor:+.2f} |"
+              for name, (wall, _) in result.items()]
+    # first run after installing: numba compiles the kernel into an empty cache
+    cold, warm = [], []
+    for _ in range(max(1, repeats // 2)):
+        with tempfile.TemporaryDirectory(dir=workdir) as cache:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            for times in (cold, warm):
+                out.unlink(missing_ok=True)
+                times.append(measure([sys.executable, CLI, "slope", SAMPLE, out, "-q"],
+                                     workdir, env)[0])
+    out.unlink(missing_ok=True)
+    lines += [f"| first run after installing (empty numba cache) | "
+              f"{statistics.median(cold):.2f} | {statistics.median(cold) - floor:+.2f} |",
+              f"| second run (numba cache loaded) | {statistics.median(warm):.2f} | "
+              f"{statistics.median(warm) - floor:+.2f} |"]
+    return "\n".join(lines)
+
+
+def file_to_file(size: int, repeats: int, workdir: Path) -> str:
+    dem = workdir / f"dem{size}.tif"
+    if not dem.exists():
+        write_dem(dem, size)
+    out = workdir / "bench_out.tif"
+    runs = {}
+    for codec in CODECS:
+        co = [] if codec == "DEFLATE" else ["--co", f"COMPRESS={codec}"]
+        terrain = [sys.executable, CLI, "slope", dem, out, "-q", *co]
+        reference = workdir / f"terrain_{codec.lower()}_{size}.tif"  # the floor's input
+        if not reference.exists():
+            subprocess.run([*terrain[:4], reference, "-q", *co], check=True)
+        gdal_co = [arg for option in [*GDAL_CREATION, f"COMPRESS={codec}"]
+                   for arg in ("-co", option)]
+        runs[f"terrain slope, {codec}"] = terrain
+        runs[f"I/O floor (rasterio copy of terrain's output), {codec}"] = [
+            sys.executable, HERE / "io_floor.py", reference, out]
+        runs[f"gdaldem slope -alg ZevenbergenThorne -compute_edges, {codec}"] = [
+            "gdaldem", "slope", "-q", "-alg", "ZevenbergenThorne", "-compute_edges",
+            *gdal_co, dem, out]
+    result = interleaved(runs, repeats, workdir, out)
+    lines = [f"| {size}² float32, file to file | wall s | peak RSS MiB | / I/O floor "
+             "| / gdaldem |", "|---|---|---|---|---|"]
+    for name, (wall, rss) in result.items():
+        codec = name.rsplit(", ", 1)[1]
+        floor = result[f"I/O floor (rasterio copy of terrain's output), {codec}"][0]
+        gdal = result[f"gdaldem slope -alg ZevenbergenThorne -compute_edges, {codec}"][0]
+        lines.append(f"| {name} | {wall:.2f} | {rss:.0f} | {wall / floor:.2f} "
+                     f"| {wall / gdal:.2f} |")
+    return "\n".join(lines)
+
+
+def in_memory(size: int, repeats: int, workdir: Path) -> str:
     try:
         import xrspatial  # noqa: F401
     except ImportError:
-        print("bench: xarray-spatial not installed: skipped")
-        return runs
-    need = size * size * XRSPATIAL_BYTES_PER_PIXEL
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if need > 0.4 * ram:
-        print(f"bench: xarray-spatial skipped at {size}²: it would need about "
-              f"{need / 2**30:.0f} GiB of the {ram / 2**30:.0f} GiB")
-    else:
-        runs["xarray-spatial slope"] = [sys.executable, HERE / "xrspatial_slope.py", dem, out]
-    return runs
+        return "(in memory: xarray-spatial not installed: pip install xarray-spatial)"
+    done = subprocess.run([sys.executable, HERE / "in_memory.py", "--size", str(size),
+                           "--repeats", str(repeats), "--workdir", workdir],
+                          check=True, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def machine() -> str:
@@ -84,42 +155,27 @@ def machine() -> str:
                     if line.startswith("model name")), platform.processor())
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     gdal = subprocess.run(["gdalinfo", "--version"], capture_output=True, text=True).stdout
-    return (f"{len(os.sched_getaffinity(0))} cores ({cpu}), {ram:.0f} GiB RAM, "
-            f"Python {platform.python_version()}, rasterio's GDAL {rasterio.__gdal_version__}, "
-            f"gdaldem from {gdal.strip()}")
-
-
-def bench(size: int, repeats: int, workdir: Path) -> str:
-    dem = workdir / f"dem{size}.tif"
-    if not dem.exists():
-        write_dem(dem, size)
-    out = workdir / "bench_out.tif"
-    runs = tools(dem, out, size)
-    results = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, command in runs.items():
-            out.unlink(missing_ok=True)
-            results[name].append(measure(command, workdir))
-    out.unlink(missing_ok=True)
-    wall = {name: statistics.median(w for w, _ in r) for name, r in results.items()}
-    rss = {name: max(m for _, m in r) for name, r in results.items()}
-    gdal, floor = wall["gdaldem ZevenbergenThorne"], wall["rasterio read+write (I/O floor)"]
-    lines = [f"| {size}² float32 | wall s (median of {repeats}) | peak RSS MiB "
-             "| / gdaldem | / I/O floor |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {wall[name]:.2f} | {rss[name]:.0f} | {wall[name] / gdal:.2f} "
-              f"| {wall[name] / floor:.2f} |" for name in runs]
-    return "\n".join(lines)
+    import numba
+    return (f"{THREADS} cores ({cpu}), {ram:.0f} GiB RAM, Python "
+            f"{platform.python_version()}, numba {numba.__version__}, rasterio's GDAL "
+            f"{rasterio.__gdal_version__}, gdaldem from {gdal.strip()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[8192, 16384])
+    parser.add_argument("--memory-size", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/terrain-bench"))
     parser.add_argument("--write", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
+    for exe, package in (("gdaldem", "gdal-bin"), (GNU_TIME, "time")):
+        if shutil.which(exe) is None:
+            raise SystemExit(f"bench: {exe} not found (apt-get install {package})")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    tables = [bench(size, args.repeats, args.workdir) for size in args.sizes]
+    tables = [startup(max(5, args.repeats), args.workdir),
+              in_memory(args.memory_size, max(5, args.repeats), args.workdir)]
+    tables += [file_to_file(size, args.repeats, args.workdir) for size in args.sizes]
     report = "\n\n".join([
         *tables,
         f"Machine: {machine()}.",

@@ -1,13 +1,17 @@
 """Slope, gradient and aspect maps from DEMs, exact to the borders.
 
 File-level functions stream any raster GDAL reads to a GeoTIFF on the same
-grid; ``import terrain`` also registers the ``DataArray.terrain`` accessor.
+grid; ``import terrain`` also registers the ``DataArray.terrain`` accessor:
+at once if xarray is imported already, else as soon as xarray is imported
+(so that the command line, which never needs xarray, does not import it).
 
 >>> import terrain
 >>> terrain.slope("data/jacksboro.tif", "slope.tif", units="degrees")  # doctest: +SKIP
 """
 
-from terrain import accessor as accessor  # registers DataArray.terrain
+import importlib
+
+from terrain._hook import register_when_imported
 from terrain.core import HALO
 from terrain.errors import (
     BadInputError,
@@ -40,3 +44,11 @@ __all__ = [
     "hillshade",
     "slope",
 ]
+
+register_when_imported("xarray", "terrain.accessor")
+
+
+def __getattr__(name: str):
+    if name == "accessor":  # terrain.accessor needs xarray: imported on first use
+        return importlib.import_module("terrain.accessor")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,6 +31,16 @@ __all__ = ["cli", "main"]
 PROG = "terrain"
 
 
+def _parse_creation_options(ctx, param, values) -> dict[str, str]:
+    options = {}
+    for value in values:
+        name, sep, setting = value.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{value!r} is not NAME=VALUE", ctx, param)
+        options[name.strip().upper()] = setting
+    return options
+
+
 def _common(f):
     """Options every command shares, defined once."""
     for option in reversed([
@@ -55,6 +65,11 @@ def _common(f):
                      help="Edge of a processing block, pixels.  "
                           "[default: about 1024, aligned to the file's tiles]"),
         click.option("--cog", is_flag=True, help="Write a Cloud-Optimized GeoTIFF."),
+        click.option("--co", "creation_options", multiple=True, metavar="NAME=VALUE",
+                     callback=_parse_creation_options,
+                     help="GDAL GTiff creation option over ours (tiled 256, DEFLATE with "
+                          "a predictor), as rio spells it; repeatable, e.g. "
+                          "--co COMPRESS=ZSTD --co ZSTD_LEVEL=1."),
         click.option("--preview", type=click.Path(dir_okay=False), default=None,
                      metavar="PNG", help="Also write a colour picture of the result."),
         click.option("--out-dir", type=click.Path(file_okay=False), default=None,

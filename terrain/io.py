@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import secrets
@@ -24,6 +25,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.drivers import driver_from_extension
 from rasterio.enums import MaskFlags
 from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from terrain._gdalerrors import gdal_failures
@@ -45,6 +47,7 @@ __all__ = [
     "check_format",
     "check_local_output",
     "check_output",
+    "check_profile",
     "check_writable",
     "input_name",
     "is_local",
@@ -245,16 +248,21 @@ def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:
 def read_window(
     src: rasterio.DatasetReader, band: int, window: Window
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Elevations (float64) and validity of a window; None means all valid.
+    """Elevations and validity of a window; None means all valid.
+
+    Float32 elevations stay float32 (the kernel computes in float64 as it
+    reads them: half the memory traffic); other types are read as float64.
 
     Nodata comes from the file: its nodata value (an integer sentinel such as
     -32768, 0 on uint16, or NaN), NaN in float rasters, or a dataset mask.
     A block GDAL can't decode raises :class:`InputReadError` naming the file
     and the row near which it failed.
     """
+    native = np.dtype(src.dtypes[band - 1])
     with gdal_failures() as failures:
         try:
-            z = src.read(band, window=window, out_dtype=np.float64)
+            z = src.read(band, window=window,
+                         out_dtype=native if native == np.float32 else np.float64)
             per_dataset = MaskFlags.per_dataset in src.mask_flag_enums[band - 1]
             mask = src.read_masks(band, window=window) > 0 if per_dataset else None
         except (RasterioError, CPLE_BaseError) as e:
@@ -293,9 +301,15 @@ def _read_error(src, band: int, window: Window, failures: list[str]) -> InputRea
 
 
 def output_profile(src: rasterio.DatasetReader, count: int, jobs: int,
-                   dtype: str = "float32", nodata: float = NODATA) -> dict:
-    """Creation options of a result on ``src``'s grid: tiled, DEFLATE."""
-    return {
+                   dtype: str = "float32", nodata: float = NODATA,
+                   creation_options: dict[str, str] | None = None) -> dict:
+    """Creation options of a result on ``src``'s grid: tiled, DEFLATE.
+
+    ``creation_options`` (GDAL's GTiff names, any case, as ``--co NAME=VALUE``)
+    go over these defaults; a compression that takes no predictor drops ours.
+    Check them with :func:`check_profile` before any work.
+    """
+    profile = {
         "driver": "GTiff",
         "dtype": dtype,
         "count": count,
@@ -314,6 +328,53 @@ def output_profile(src: rasterio.DatasetReader, count: int, jobs: int,
         "bigtiff": "if_safer",
         "num_threads": str(jobs),
     }
+    options = {name.lower(): value for name, value in (creation_options or {}).items()}
+    for name in options:
+        if name in _NOT_CREATION_OPTIONS:
+            raise UsageError(
+                f"{name.upper()} is not a creation option: terrain sets it from the input"
+            )
+    compress = str(options.get("compress", "deflate")).lower()
+    if "predictor" not in options and compress not in _PREDICTOR_CODECS:
+        del profile["predictor"]
+    profile.update(options)
+    return profile
+
+
+#: Compressions that take GDAL's PREDICTOR option.
+_PREDICTOR_CODECS = ("deflate", "lzw", "zstd", "lzma")
+
+#: Profile keys that describe the grid and data, not how GDAL stores them.
+_NOT_CREATION_OPTIONS = ("driver", "dtype", "count", "width", "height", "crs", "transform",
+                         "nodata")
+
+
+def check_profile(profile: dict, out: str | os.PathLike) -> None:
+    """Refuse creation options GDAL rejects or would ignore, before any work.
+
+    Creates an empty dataset in memory with ``profile``; GDAL validates the
+    options then, but only warns about a bad name or value (and goes on
+    without it), so its warnings are taken as errors here.
+    """
+    logger = logging.getLogger("rasterio._env")  # where rasterio logs GDAL's warnings
+    problems: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: problems.append(record.getMessage())
+    level = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.WARNING):
+        logger.setLevel(logging.WARNING)
+    try:
+        with MemoryFile() as memory, memory.open(**profile):
+            pass
+    except (RasterioError, ValueError, TypeError) as e:
+        problems.append(str(e))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    if problems:
+        problem = re.sub(r"^CPLE_\w+ in ", "", problems[0].strip().splitlines()[0])
+        raise UsageError(f"{out}: bad creation option: {problem}")
 
 
 def check_output(src_path: str | os.PathLike, dst_path: str | os.PathLike,

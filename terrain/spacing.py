@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyproj
 from affine import Affine
 
 from terrain import core
 from terrain.errors import BadInputError, UsageError
+
+if TYPE_CHECKING:
+    import pyproj  # imported when a CRS is first read: it takes 0.16 s
 
 __all__ = [
     "NoCRSWarning",
@@ -126,6 +129,8 @@ def _parse_crs(crs) -> pyproj.CRS | None:
     """The one place a CRS is normalised (anything pyproj takes); None if there is none."""
     if crs is None or not str(crs):
         return None
+    import pyproj
+
     return pyproj.CRS.from_user_input(crs)
 
 

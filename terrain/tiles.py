@@ -49,6 +49,7 @@ from terrain.io import (
     _os_reason,
     atomic_output,
     check_local_output,
+    check_profile,
     input_name,
     is_local,
     open_dem,
@@ -58,6 +59,7 @@ from terrain.io import (
 )
 from terrain.options import Options
 from terrain.pipeline import (
+    _creation_options,
     default_block,
     default_jobs,
     describe,
@@ -335,6 +337,7 @@ class _Job:
     out_dir: Path
     block_size: int | None
     cog: bool
+    creation_options: dict[str, str] | None = None
 
 
 def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
@@ -343,7 +346,7 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
     out = job.out_dir / input_name(tile.path)
     block = (job.block_size, job.block_size) if job.block_size else tile.block
     with open_raster(tile.path) as src:
-        profile = profile_for(src, options, 1)
+        profile = profile_for(src, options, 1, job.creation_options)
     with (
         atomic_output(out, job.cog) as tmp,
         rasterio.open(tmp, "w", **profile) as dst,
@@ -435,6 +438,7 @@ def run_tiles(
     scheduler: str | None = None,
     overwrite: bool = False,
     cog: bool = False,
+    creation_options: dict[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[str, str]]:
     """Compute every tile of a seamless set into ``out_dir``, one output each.
@@ -462,12 +466,19 @@ def run_tiles(
             "a slope needs at least 2 pixels along each axis"
         )
     geometry = pixel_geometry(tileset.transform, tileset.crs, tileset.shape[0])
+    creation_options = _creation_options(creation_options, cog)
+    if creation_options:
+        sample = tileset.tiles[0].path
+        with open_raster(sample) as src:
+            check_profile(profile_for(src, options, 1, creation_options),
+                          out_dir / input_name(sample))
     made_dir = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputWriteError(f"{out_dir}: {_os_reason(e)}") from None
-    job = _Job(tileset, geometry, options, out_dir.resolve(), block_size, cog)
+    job = _Job(tileset, geometry, options, out_dir.resolve(), block_size, cog,
+               creation_options)
     total = len(paths)
     done = len(tileset.bad)
     if progress is not None and done:
