@@ -248,21 +248,16 @@ def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:
 def read_window(
     src: rasterio.DatasetReader, band: int, window: Window
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Elevations and validity of a window; None means all valid.
-
-    Float32 elevations stay float32 (the kernel computes in float64 as it
-    reads them: half the memory traffic); other types are read as float64.
+    """Elevations (float64) and validity of a window; None means all valid.
 
     Nodata comes from the file: its nodata value (an integer sentinel such as
     -32768, 0 on uint16, or NaN), NaN in float rasters, or a dataset mask.
     A block GDAL can't decode raises :class:`InputReadError` naming the file
     and the row near which it failed.
     """
-    native = np.dtype(src.dtypes[band - 1])
     with gdal_failures() as failures:
         try:
-            z = src.read(band, window=window,
-                         out_dtype=native if native == np.float32 else np.float64)
+            z = src.read(band, window=window, out_dtype=np.float64)
             per_dataset = MaskFlags.per_dataset in src.mask_flag_enums[band - 1]
             mask = src.read_masks(band, window=window) > 0 if per_dataset else None
         except (RasterioError, CPLE_BaseError) as e:

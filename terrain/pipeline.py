@@ -29,6 +29,7 @@ from terrain.io import (
     atomic_output,
     check_format,
     check_output,
+    check_profile,
     is_network,
     open_dem,
     open_raster,
@@ -238,10 +239,11 @@ def network_plan(src: rasterio.DatasetReader, band: int, block: tuple[int, int],
     return stripe, max(CACHE_MB, min(cache_mb, _NETWORK_CACHE_MB))
 
 
-def profile_for(src: rasterio.DatasetReader, options: Options, jobs: int) -> dict:
+def profile_for(src: rasterio.DatasetReader, options: Options, jobs: int,
+                creation_options: dict[str, str] | None = None) -> dict:
     """The output file's creation options for ``options`` on ``src``'s grid."""
     return output_profile(src, len(PRODUCTS[options.product]), jobs, options.dtype,
-                          options.nodata)
+                          options.nodata, creation_options)
 
 
 def describe(dst: rasterio.io.DatasetWriter, options: Options, vertical: VerticalUnit) -> None:
@@ -289,9 +291,15 @@ def run(
     jobs: int | None = None,
     overwrite: bool = False,
     cog: bool = False,
+    creation_options: dict[str, str] | None = None,
     progress: Progress | None = None,
 ) -> None:
-    """Stream ``dem`` through the core into the GeoTIFF ``out``."""
+    """Stream ``dem`` through the core into the GeoTIFF ``out``.
+
+    ``creation_options`` are GDAL GTiff creation options over ours (tiled
+    256², DEFLATE with a predictor), e.g. ``{"COMPRESS": "ZSTD"}``; a bad
+    one raises :class:`~terrain.UsageError` before anything is computed.
+    """
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         raise UsageError(f"jobs must be at least 1, not {jobs}")
@@ -315,7 +323,9 @@ def run(
         # output tiles (the default blocks do); a tile written in pieces is read
         # back and rewritten, which we keep on the plain single-threaded path.
         aligned = all(edge % TILE == 0 for edge in block)
-        profile = profile_for(src, options, jobs if aligned else 1)
+        profile = profile_for(src, options, jobs if aligned else 1,
+                              _creation_options(creation_options, cog))
+        check_profile(profile, out)
         shape = src.shape
         stripe, cache_mb = (network_plan(src, band, block, profile) if is_network(dem)
                             else (_STRIPE, CACHE_MB))
@@ -343,6 +353,14 @@ def _format_hint(out) -> str:
     return "; name it .tif, and convert it with gdal_translate for that format"
 
 
+def _creation_options(creation_options: dict[str, str] | None, cog: bool):
+    if creation_options and cog:
+        raise UsageError(
+            "creation options go with a plain GeoTIFF, not --cog (its layout is fixed)"
+        )
+    return creation_options
+
+
 def slope(dem, out, units: str = "ratio", *, edge_order: int = 2, z_factor: float | None = None,
           method: str = "central", **kwargs) -> None:
     """Write the slope of the DEM file ``dem`` to the GeoTIFF ``out``.
@@ -351,8 +369,9 @@ def slope(dem, out, units: str = "ratio", *, edge_order: int = 2, z_factor: floa
     ``method`` is ``central`` or ``horn``. ``z_factor`` is metres per elevation
     unit; None (the default) takes the unit the file declares (see
     :func:`terrain.spacing.vertical_unit`). Keyword arguments: ``band``,
-    ``block_size``, ``jobs``, ``overwrite``, ``cog``, ``progress`` (called as
-    ``progress(done, total)`` after each block).
+    ``block_size``, ``jobs``, ``overwrite``, ``cog``, ``creation_options``
+    (GDAL GTiff creation options over ours, e.g. ``{"COMPRESS": "ZSTD"}``),
+    ``progress`` (called as ``progress(done, total)`` after each block).
     """
     run(dem, out, Options("slope", units, edge_order, z_factor, method), **kwargs)
 
