@@ -107,10 +107,19 @@ def _valid(z: np.ndarray, fill: float | None) -> np.ndarray | None:
     return valid
 
 
+def _dtype(dtype) -> np.dtype:
+    """Results are float32 for float32 (or smaller) elevations, else float64.
+
+    Computed in float64 either way; float32 results halve the memory they take.
+    """
+    return np.result_type(dtype, np.float32)
+
+
 def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None):
     z = np.asarray(z)
     args = () if inner is None else (inner,)
-    return np.stack(options.compute(z, _valid(z, fill), geometry, *args))
+    bands = options.compute(z, _valid(z, fill), geometry, *args)
+    return np.stack(bands).astype(_dtype(z.dtype), copy=False)
 
 
 def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
@@ -134,8 +143,8 @@ def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
 
     return dsa.map_overlap(
         block, data, depth=HALO, boundary="none", trim=False, allow_rechunk=False,
-        chunks=((nbands,), *data.chunks), new_axis=0, dtype=np.float64,
-        meta=np.empty((0, 0, 0), dtype=np.float64),
+        chunks=((nbands,), *data.chunks), new_axis=0, dtype=_dtype(data.dtype),
+        meta=np.empty((0, 0, 0), dtype=_dtype(data.dtype)),
     )
 
 

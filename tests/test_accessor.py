@@ -170,3 +170,21 @@ def test_clear_errors(make, error, pattern):
 def test_registered_on_import():
     assert hasattr(xr.DataArray, "terrain")
     assert terrain.accessor.TerrainAccessor is type(xr.DataArray([[0.0]]).terrain)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int16"])
+def test_accessor_result_type_follows_the_elevations(dtype):
+    """float32 results for float32 (or smaller) elevations, computed in float64 all the same."""
+    z = (np.add.outer(np.arange(20.0), np.arange(30.0) ** 1.5) * 3).astype(dtype)
+    da = xr.DataArray(z, dims=("y", "x"),
+                      coords={"y": -10.0 * np.arange(20), "x": 10.0 * np.arange(30)})
+    da = da.rio.write_crs("EPSG:32633")
+    want = np.float64 if dtype == "float64" else np.float32
+    slope = da.terrain.slope()
+    assert slope.dtype == want
+    lazy = da.chunk({"y": 7, "x": 9}).terrain.slope()
+    assert lazy.dtype == want
+    np.testing.assert_array_equal(lazy.values, slope.values)
+    dzdy, dzdx = np.gradient(z.astype(np.float64), -10.0, 10.0, edge_order=2)
+    exact = np.hypot(dzdx, dzdy)  # the numpy reference, in float64
+    np.testing.assert_allclose(slope.values, exact.astype(want), rtol=np.finfo(want).eps)
