@@ -2,7 +2,7 @@
 
 Loads the synthetic DEM of bench/make_dem.py (float32, UTM 33N, 10 m pixels;
 made if missing) into memory as a DataArray, and times, interleaved repeat by
-repeat after one warm-up run of each (numba compiles or loads its cache then):
+repeat after one warm-up run of each:
 
 - ``da.terrain.slope(units="degrees")`` and ``xrspatial.slope(da)`` (degrees:
   the same product), and ``da.terrain.slope()`` (ratio, terrain's default);

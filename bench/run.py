@@ -1,8 +1,7 @@
 """terrain against its peers and its floor, side by side; every table in one run.
 
 1. Start-up: ``terrain slope`` on the sample DEM against ``python -c "import
-   rasterio"``; and the first run after installing (numba compiles the kernel
-   into an empty cache) against later runs (the cache is loaded).
+   rasterio"``.
 2. In memory (bench/in_memory.py): the accessor against xarray-spatial on a
    4096² float32 DataArray, eager and on Dask with 1024² chunks.
 3. File to file, for each size: a synthetic DEM (bench/make_dem.py, made if
@@ -30,10 +29,10 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import rasterio
 from make_dem import write_dem
 
@@ -89,20 +88,6 @@ def startup(repeats: int, workdir: Path) -> str:
              "|---|---|---|"]
     lines += [f"| {name} | {wall:.2f} | {wall - floor:+.2f} |"
               for name, (wall, _) in result.items()]
-    # first run after installing: numba compiles the kernel into an empty cache
-    cold, warm = [], []
-    for _ in range(max(1, repeats // 2)):
-        with tempfile.TemporaryDirectory(dir=workdir) as cache:
-            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-            for times in (cold, warm):
-                out.unlink(missing_ok=True)
-                times.append(measure([sys.executable, CLI, "slope", SAMPLE, out, "-q"],
-                                     workdir, env)[0])
-    out.unlink(missing_ok=True)
-    lines += [f"| first run after installing (empty numba cache) | "
-              f"{statistics.median(cold):.2f} | {statistics.median(cold) - floor:+.2f} |",
-              f"| second run (numba cache loaded) | {statistics.median(warm):.2f} | "
-              f"{statistics.median(warm) - floor:+.2f} |"]
     return "\n".join(lines)
 
 
@@ -155,9 +140,8 @@ def machine() -> str:
                     if line.startswith("model name")), platform.processor())
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     gdal = subprocess.run(["gdalinfo", "--version"], capture_output=True, text=True).stdout
-    import numba
     return (f"{THREADS} cores ({cpu}), {ram:.0f} GiB RAM, Python "
-            f"{platform.python_version()}, numba {numba.__version__}, rasterio's GDAL "
+            f"{platform.python_version()}, numpy {np.__version__}, rasterio's GDAL "
             f"{rasterio.__gdal_version__}, gdaldem from {gdal.strip()}")
 
 
