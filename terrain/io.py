@@ -329,6 +329,11 @@ def output_profile(src: rasterio.DatasetReader, count: int, jobs: int,
             raise UsageError(
                 f"{name.upper()} is not a creation option: terrain sets it from the input"
             )
+    if str(options.get("sparse_ok", "false")).lower() not in ("false", "no", "off", "0"):
+        raise UsageError(
+            "SPARSE_OK is not offered: terrain checks that every block of the output was "
+            "written, and a block left out on purpose can't be told from a lost one"
+        )
     compress = str(options.get("compress", "deflate")).lower()
     if "predictor" not in options and compress not in _PREDICTOR_CODECS:
         del profile["predictor"]

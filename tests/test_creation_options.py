@@ -78,7 +78,9 @@ def test_a_bad_option_is_one_line_before_any_work(dem, tmp_path, option, message
 
 
 @pytest.mark.parametrize("args", [["--co", "COMPRESS"], ["--co", "DTYPE=uint8"],
-                                  ["--co", "COMPRESS=ZSTD", "--cog"]])
+                                  ["--co", "COMPRESS=ZSTD", "--cog"],
+                                  # a block left out on purpose would look like a lost write
+                                  ["--co", "SPARSE_OK=TRUE"]])
 def test_malformed_or_misplaced_options_are_usage_errors(dem, tmp_path, args, capsys):
     assert run("slope", dem, tmp_path / "s.tif", *args) == 2
     err = capsys.readouterr().err
