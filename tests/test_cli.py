@@ -12,7 +12,7 @@ from affine import Affine
 
 from terrain.cli import main
 
-from .conftest import centres, read
+from .conftest import centres, need_gdaldem, read, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "jacksboro_utm16n.tif"
@@ -184,15 +184,13 @@ def test_python_cli_py_and_console_script(write_dem, tmp_path):
                    check=True)
     script = shutil.which("terrain", path=str(Path(sys.executable).parent))
     if script is None:
-        pytest.skip("the terrain console script is not installed in this environment")
+        unavailable("the terrain console script is not installed in this environment")
     subprocess.run([script, "slope", dem, tmp_path / "b.tif"], check=True)
     np.testing.assert_array_equal(read(tmp_path / "a.tif")[0], read(tmp_path / "b.tif")[0])
 
 
 def gdaldem():
-    if shutil.which("gdaldem") is None:
-        pytest.skip("gdaldem is not installed (apt-get install gdal-bin)")
-    return "gdaldem"
+    return need_gdaldem()
 
 
 def test_edge_order_1_equals_gdaldem_zevenbergen_thorne(tmp_path):

@@ -22,7 +22,7 @@ import terrain as terrain_api
 from terrain.cli import main
 from terrain.errors import EmptyResultWarning
 
-from .conftest import read
+from .conftest import read, unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSFORM = Affine(10.0, 0, 500_000.0, 0, -25.0, 5_000_000.0)
@@ -123,7 +123,7 @@ def mount_namespace():
     probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
                            capture_output=True)
     if probe.returncode != 0:
-        pytest.skip("can't mount a file system here (needs root and unshare -m): "
+        unavailable("can't mount a file system here (needs root and unshare -m): "
                     + probe.stderr.decode().strip())
 
 

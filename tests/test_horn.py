@@ -1,6 +1,5 @@
 """Horn's method: exact on planes, and gdaldem's slope and aspect to the last pixel."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from rasterio.windows import Window
 
 from terrain import core, units
 from terrain.errors import RasterTooSmallError, UsageError
+
+from .conftest import need_gdaldem
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "jacksboro_utm16n.tif"
 NODATA = -9999.0
@@ -66,9 +67,7 @@ def write(path, z, nodata=None):
 
 def gdaldem(command, dem, out, *options):
     """Run gdaldem; its result with nodata as NaN."""
-    if shutil.which("gdaldem") is None:
-        pytest.skip("gdaldem not installed (apt-get install gdal-bin)")
-    subprocess.run(["gdaldem", command, "-q", *options, dem, out], check=True)
+    subprocess.run([need_gdaldem(), command, "-q", *options, dem, out], check=True)
     with rasterio.open(out) as src:
         return src.read(1, masked=True).astype(np.float64).filled(np.nan)
 
