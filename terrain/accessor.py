@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from terrain.core import HALO
+from terrain.core import HALO, Holes, default_jobs
 from terrain.errors import BadInputError, RasterTooSmallError
 from terrain.options import PRODUCTS, Options
 from terrain.spacing import (
@@ -100,26 +100,21 @@ def _fill_value(da: xr.DataArray) -> float | None:
     return None
 
 
-def _valid(z: np.ndarray, fill: float | None) -> np.ndarray | None:
-    valid = np.isfinite(z) if np.issubdtype(z.dtype, np.floating) else None
-    if fill is not None:
-        valid = (z != fill) if valid is None else valid & (z != fill)
-    return valid
+def _valid(z: np.ndarray, fill: float | None) -> Holes:
+    """NaN (and infinities) and the fill value are nodata."""
+    return Holes(nodata=fill, finite=bool(np.issubdtype(z.dtype, np.floating)))
 
 
 def _dtype(dtype) -> np.dtype:
-    """Results are float32 for float32 (or smaller) elevations, else float64.
-
-    Computed in float64 either way; float32 results halve the memory they take.
-    """
+    """Results are float32 for float32 (or smaller) elevations, else float64."""
     return np.result_type(dtype, np.float32)
 
 
-def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None):
+def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None, jobs=1):
     z = np.asarray(z)
     args = () if inner is None else (inner,)
-    bands = options.compute(z, _valid(z, fill), geometry, *args)
-    return np.stack(bands).astype(_dtype(z.dtype), copy=False)
+    return options.compute(z, _valid(z, fill), geometry, *args, dtype=_dtype(z.dtype),
+                           jobs=jobs)
 
 
 def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
@@ -173,7 +168,7 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
     if hasattr(da.data, "dask"):
         data = _lazy(da.data, fill, geometry, options, len(names))
     else:
-        data = _bands(da.values, fill, geometry, options)
+        data = _bands(da.values, fill, geometry, options, jobs=default_jobs())
     coords = {k: v for k, v in da.coords.items() if set(v.dims) <= {y, x}}
     return [
         xr.DataArray(

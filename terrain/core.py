@@ -15,17 +15,30 @@ gets NaN for that axis.
 
 This module knows nothing of files, CRSs or xarray: spacings are numbers or
 coordinate arrays in whatever unit the caller wants the derivative in.
+
+Every path runs one compiled kernel (:mod:`terrain._kernel`, C, built when
+terrain is installed): :func:`fused` goes in one pass from elevations to the
+output bands (gradient, slope, aspect or hillshade, encoded for the file or the
+array); :func:`gradient` and :func:`horn` are that kernel with the gradient as
+its product. numpy.gradient stays the reference the tests compare against.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 
+from terrain import _kernel
 from terrain.errors import RasterTooSmallError, UsageError
+from terrain.units import SLOPE_UNITS, check_units
 
 __all__ = [
-    "EDGE_ORDERS", "HALO", "HORN_DIVISOR", "HORN_WEIGHTS", "METHODS", "gradient", "horn",
-    "uniform_step",
+    "EDGE_ORDERS", "HALO", "HORN_DIVISOR", "HORN_WEIGHTS", "METHODS", "PRODUCTS", "Holes",
+    "default_jobs", "fused", "gradient", "horn", "uniform_step",
 ]
 
 #: Edge orders accepted, as in :func:`numpy.gradient`.
@@ -48,12 +61,46 @@ HORN_WEIGHTS = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
 #: The weighted sum spans two pixel steps and weights 1 + 2 + 1 = 4 differences.
 HORN_DIVISOR = 8
 
+#: What :func:`fused` computes: the gradient (2 bands: dz/dx, dz/dy) or one band.
+PRODUCTS = ("gradient", "slope", "aspect", "hillshade")
+
+#: Rows per thread below which :func:`fused` does not split the work.
+_MIN_ROWS_PER_JOB = 64
+
 Spacing = float | np.ndarray
+
+
+@dataclass(frozen=True)
+class Holes:
+    """Which elevations are nodata, as a rule the kernel applies while it reads them.
+
+    ``nodata`` is the stored value that marks nodata, compared in the
+    elevations' own type (as numpy compares a float32 array with a number);
+    with ``finite``, NaN and infinities are nodata too; ``mask`` (True where
+    there is data) adds a dataset mask. Files and DataArrays are read with a
+    rule, so that no validity array is built for a block read once.
+    """
+
+    nodata: float | None = None
+    finite: bool = False
+    mask: np.ndarray | None = None
+
+    def valid(self, z: np.ndarray) -> np.ndarray | None:
+        """The rule as a bool array for ``z`` (True where data); None if all hold data."""
+        valid = self.mask
+        if self.nodata is not None and not np.isnan(self.nodata):
+            valid = (z != self.nodata) if valid is None else valid & (z != self.nodata)
+        if self.finite:
+            valid = np.isfinite(z) if valid is None else valid & np.isfinite(z)
+        return valid
+
+
+Validity = np.ndarray | Holes | None
 
 
 def gradient(
     z: np.ndarray,
-    valid: np.ndarray | None = None,
+    valid: Validity = None,
     row: Spacing = 1.0,
     col: Spacing = 1.0,
     edge_order: int = 2,
@@ -66,8 +113,9 @@ def gradient(
     ----------
     z : 2-D array
         Elevations; computed in float64.
-    valid : 2-D bool array, optional
-        False where ``z`` is nodata. None means every pixel is valid.
+    valid : 2-D bool array or :class:`Holes`, optional
+        False where ``z`` is nodata, or the rule that says where. None means
+        every pixel is valid.
     row, col : float or 1-D array
         As in :func:`numpy.gradient`: a scalar is the (signed) spacing between
         consecutive pixels along that axis; a 1-D array holds the coordinate
@@ -96,162 +144,16 @@ def gradient(
     if edge_order not in EDGE_ORDERS:
         raise UsageError(f"edge order must be 1 or 2, not {edge_order!r}")
     f = _elevations(z)
-    if valid is not None:
-        valid = np.asarray(valid, dtype=bool)
-        if valid.all():
-            valid = None
-    return (
-        _derivative(f, valid, _spacing(row, f.shape[0], detect_uniform), 0, edge_order),
-        _derivative(f, valid, _spacing(col, f.shape[1], detect_uniform), 1, edge_order),
-    )
-
-
-def _elevations(z) -> np.ndarray:
-    """``z`` as a float64 2-D array with at least 2 pixels along each axis."""
-    f = np.asarray(z, dtype=np.float64)
-    if f.ndim != 2:
-        raise UsageError(f"elevations must be a 2-D array, got {f.ndim} dimensions")
-    if min(f.shape) < 2:
-        raise RasterTooSmallError(
-            f"raster of {f.shape[0]}x{f.shape[1]} pixels is too small: "
-            "a slope needs at least 2 pixels along each axis"
-        )
-    return f
-
-
-def _spacing(spacing: Spacing, n: int, detect_uniform: bool = True
-             ) -> tuple[float | None, np.ndarray | None]:
-    """(uniform step, None) or (None, coordinates), following numpy's rule."""
-    if np.ndim(spacing) == 0:
-        return float(spacing), None
-    x = np.asarray(spacing, dtype=np.float64)
-    if x.ndim != 1 or x.size != n:
-        raise UsageError(
-            f"a coordinate array must be 1-D with one value per pixel ({n}), "
-            f"got shape {x.shape}"
-        )
-    step = uniform_step(x) if detect_uniform else None
-    return (step, None) if step is not None else (None, x)
-
-
-def uniform_step(x: np.ndarray) -> float | None:
-    """The step of coordinates whose steps are all exactly equal, else None."""
-    dx = np.diff(x)
-    return dx[0] if dx.size and (dx == dx[0]).all() else None
-
-
-def _derivative(f, valid, spacing, axis, edge_order):
-    h, x = spacing
-
-    def along(start, stop):
-        s = [slice(None), slice(None)]
-        s[axis] = slice(start, stop)
-        return tuple(s)
-
-    out = np.empty(f.shape, dtype=np.float64)
-    # Central differences everywhere inside; pixels next to a hole are redone
-    # below. Hole pixels hold arbitrary values (NaN, sentinels), so no warnings.
-    with np.errstate(invalid="ignore", over="ignore"):
-        if x is not None:
-            dx1, dx2 = x[1:-1] - x[:-2], x[2:] - x[1:-1]
-            shape = (-1, 1) if axis == 0 else (1, -1)
-            a = (-(dx2) / (dx1 * (dx1 + dx2))).reshape(shape)
-            b = ((dx2 - dx1) / (dx1 * dx2)).reshape(shape)
-            c = (dx1 / (dx2 * (dx1 + dx2))).reshape(shape)
-            out[along(1, -1)] = (
-                a * f[along(None, -2)] + b * f[along(1, -1)] + c * f[along(2, None)]
-            )
-            # a + b + c is 0 only up to rounding: keep flat ground exactly flat
-            flat = (f[along(None, -2)] == f[along(1, -1)]) & (
-                f[along(2, None)] == f[along(1, -1)]
-            )
-            out[along(1, -1)][flat] = 0.0
-        else:
-            out[along(1, -1)] = (f[along(2, None)] - f[along(None, -2)]) / (2.0 * h)
-
-    # Pixels whose central stencil is missing a neighbour: the two ends of the
-    # axis, and valid pixels next to a hole.
-    redo = np.zeros(f.shape, dtype=bool)
-    redo[along(0, 1)] = True
-    redo[along(-1, None)] = True
-    if valid is not None:
-        redo[along(1, -1)] |= ~(valid[along(None, -2)] & valid[along(2, None)])
-        redo &= valid
-    index = np.nonzero(redo)
-    if index[0].size:
-        out[index] = _one_sided(f, valid, h, x, index, axis, edge_order)
-    if valid is not None:
-        out[~valid] = np.nan
-    return out
-
-
-def _one_sided(f, valid, h, x, index, axis, edge_order):
-    """One-sided differences at the given pixels, away from the missing side."""
-    n = f.shape[axis]
-    i = index[axis]
-
-    def at(k):
-        """Value, validity and position of the pixel k steps along the axis."""
-        p = np.clip(i + k, 0, n - 1)
-        where = list(index)
-        where[axis] = p
-        where = tuple(where)
-        ok = (i + k >= 0) & (i + k < n)
-        if valid is not None:
-            ok &= valid[where]
-        return f[where], ok, p
-
-    f0 = f[index]
-    fm1, okm1, pm1 = at(-1)
-    fp1, okp1, pp1 = at(1)
-    fm2, okm2, pm2 = at(-2)
-    fp2, okp2, pp2 = at(2)
-    # Not both neighbours are valid here, so at most one direction is open.
-    forward = okp1 & ~okm1
-    backward = okm1 & ~okp1
-    second = edge_order == 2
-    forward2 = forward & okp2 & second
-    backward2 = backward & okm2 & second
-
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # Written as numpy.gradient writes its border stencils, so that the
-        # results agree to the last bit.
-        if x is None:
-            fwd2 = (-1.5 / h) * f0 + (2.0 / h) * fp1 + (-0.5 / h) * fp2
-            bwd2 = (0.5 / h) * fm2 + (-2.0 / h) * fm1 + (1.5 / h) * f0
-            fwd1 = (fp1 - f0) / h
-            bwd1 = (f0 - fm1) / h
-        else:
-            x0, xm1, xp1, xm2, xp2 = x[i], x[pm1], x[pp1], x[pm2], x[pp2]
-            d1, d2 = xp1 - x0, xp2 - xp1
-            fwd2 = (
-                (-(2.0 * d1 + d2) / (d1 * (d1 + d2))) * f0
-                + ((d1 + d2) / (d1 * d2)) * fp1
-                + (-d1 / (d2 * (d1 + d2))) * fp2
-            )
-            d1, d2 = xm1 - xm2, x0 - xm1
-            bwd2 = (
-                ((d2) / (d1 * (d1 + d2))) * fm2
-                + (-(d2 + d1) / (d1 * d2)) * fm1
-                + ((2.0 * d2 + d1) / (d2 * (d1 + d2))) * f0
-            )
-            fwd1 = (fp1 - f0) / (xp1 - x0)
-            bwd1 = (f0 - fm1) / (x0 - xm1)
-    result = np.select(
-        [forward2, backward2, forward, backward],
-        [fwd2, bwd2, fwd1, bwd1],
-        default=np.nan,
-    )
-    # Over equal values numpy's second-order coefficients leave rounding noise
-    # (~1e-16) where the derivative is exactly 0; flat ground must stay flat.
-    flat = (forward2 & (fp1 == f0) & (fp2 == f0)) | (backward2 & (fm1 == f0) & (fm2 == f0))
-    result[flat] = 0.0
-    return result
+    row_h, row_x = _spacing(row, f.shape[0], detect_uniform)
+    col_h, col_x = _spacing(col, f.shape[1], detect_uniform)
+    bands = fused(f, valid, row=row_h if row_x is None else row_x,
+                  col=col_h if col_x is None else col_x, edge_order=edge_order)
+    return bands[1], bands[0]
 
 
 def horn(
     z: np.ndarray,
-    valid: np.ndarray | None = None,
+    valid: Validity = None,
     row: float = 1.0,
     col: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -304,50 +206,163 @@ def horn(
             "Horn's method needs a uniform grid (scalar spacings), not coordinate "
             "arrays: use the 'central' method, or resample the DEM to a regular grid"
         )
-    f = _elevations(z)
-    if valid is not None:
-        f = np.where(valid, f, np.nan)
-    # NaN marks nodata from here on; 2a - b is NaN when a or b is, as in GDAL.
-    rows = _extrapolate(f, axis=0)
-    d_row, d_col = _horn_window_sums(_extrapolate(rows, axis=1))
-    # gdaldem's first and last rows repeat the edge column instead.
-    for out, three in ((0, rows[:3]), (-1, rows[-3:])):
-        edge_row, edge_col = _horn_window_sums(np.pad(three, ((0, 0), (1, 1)), "edge"))
-        d_row[out], d_col[out] = edge_row[0], edge_col[0]
-    d_row /= HORN_DIVISOR * float(row)
-    d_col /= HORN_DIVISOR * float(col)
-    return d_row, d_col
+    bands = fused(_elevations(z), valid, row=float(row), col=float(col), method="horn")
+    return bands[1], bands[0]
 
 
-def _extrapolate(f: np.ndarray, axis: int) -> np.ndarray:
-    """``f`` with one more pixel at each end of ``axis``: ``2 a - b`` (GDAL's INTERPOL)."""
-    first, second = np.take(f, [0], axis), np.take(f, [1], axis)
-    last, before = np.take(f, [-1], axis), np.take(f, [-2], axis)
-    return np.concatenate([2 * first - second, f, 2 * last - before], axis)
+def fused(
+    z: np.ndarray,
+    valid: Validity = None,
+    *,
+    row: Spacing = 1.0,
+    col: Spacing = 1.0,
+    edge_order: int = 2,
+    method: str = "central",
+    col_scale: np.ndarray | None = None,
+    jacobian: np.ndarray | None = None,
+    z_factor: float = 1.0,
+    product: str = "gradient",
+    units: str = "ratio",
+    azimuth: float = 315.0,
+    altitude: float = 45.0,
+    dtype=np.float64,
+    nodata: float = np.nan,
+    inner: tuple[slice, slice] = (slice(None), slice(None)),
+    jobs: int = 1,
+) -> np.ndarray:
+    """The output bands of ``z`` in one compiled pass, shape (bands, rows, cols).
 
-
-def _horn_window_sums(padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Horn's weighted sums along rows and columns over every 3x3 window.
-
-    ``padded`` has one pixel of context around the result; NaN is nodata.
-    A nodata neighbour takes the centre's value; a nodata centre gives NaN.
-    The positive and negative halves are summed separately, in the same
-    order, so that flat ground gives exactly 0.
+    Parameters
+    ----------
+    z, valid
+        Elevations (float32 or float64; other types are converted to float64)
+        and their validity, as for :func:`gradient`. Computed in float64.
+    row, col
+        For ``central``: spacings or coordinate arrays as for :func:`gradient`
+        (a coordinate array is used as such, never reduced to its step). For
+        ``horn``: the local step, a number or one per pixel along the axis.
+    edge_order, method
+        As for :func:`gradient`; ``method`` is ``central`` or ``horn``.
+    col_scale : 1-D array, optional
+        One divisor per row for the column derivative (the parallel radius on
+        lat/lon grids, where ``col`` is in radians).
+    jacobian : 2x2 array, optional
+        Metres east and north per column and row step, ``[[a, b], [d, e]]``,
+        for rotated grids (``row`` and ``col`` are then 1): the world gradient
+        is ``J^-T`` times the pixel gradient.
+    z_factor
+        Metres per elevation unit.
+    product, units, azimuth, altitude
+        What to compute: ``gradient`` (2 bands, dz/dx then dz/dy, or d/dcol
+        and d/drow without a Jacobian or ``col_scale``), ``slope`` in
+        ``units``, ``aspect`` or ``hillshade`` lit from ``azimuth`` and
+        ``altitude``: the formulas of :mod:`terrain.units`.
+    dtype, nodata
+        The result's type and its value for nodata; ``uint8`` is gdaldem's
+        rounded Byte with 0 for nodata.
+    inner
+        The part of ``z`` to compute (slices with non-negative bounds, step 1);
+        the rest is context for the stencils, such as a block's halo.
+    jobs
+        Threads to split the rows among (the kernel releases the GIL).
     """
-    height, width = padded.shape[0] - 2, padded.shape[1] - 2
-    centre = padded[1:-1, 1:-1]
-    holes = np.isnan(padded).any()
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if product not in PRODUCTS:
+        raise UsageError(f"unknown product {product!r}: choose one of {', '.join(PRODUCTS)}")
+    check_units(units)
+    f = _elevations(z)
+    n, m = f.shape
+    holes = valid if isinstance(valid, Holes) else Holes(mask=valid)
+    mask = holes.mask
+    if mask is not None:
+        mask = np.ascontiguousarray(mask, dtype=bool)
+        if mask.shape != f.shape:
+            raise UsageError(f"validity of shape {mask.shape} for elevations of shape {f.shape}")
+    z_nodata = None if holes.nodata is None else float(holes.nodata)
+    row_h = col_h = 0.0
+    row_x = col_x = row_step = col_step = None
+    if method == "central":
+        (row_h, row_x), (col_h, col_x) = _as_spacing(row, n), _as_spacing(col, m)
+    else:
+        row_step = np.ascontiguousarray(np.broadcast_to(np.asarray(row, float).ravel(), n))
+        col_step = np.ascontiguousarray(np.broadcast_to(np.asarray(col, float).ravel(), m))
+    scale = None if col_scale is None else np.ascontiguousarray(col_scale, dtype=float)
+    inverse_t = (None if jacobian is None
+                 else np.ascontiguousarray(np.linalg.inv(jacobian).T, dtype=float).ravel())
+    az, alt = np.radians(azimuth), np.radians(altitude)
+    light = np.array([np.sin(az), np.cos(az), np.sin(alt), np.cos(alt)], dtype=float)
+    rows, cols = inner
+    r0, r1, _ = rows.indices(n)
+    c0, c1, _ = cols.indices(m)
+    out = np.empty((2 if product == "gradient" else 1, r1 - r0, c1 - c0), dtype=dtype)
+    if out.dtype not in (np.float64, np.float32, np.uint8):
+        raise UsageError(f"results can be float64, float32 or uint8, not {out.dtype}")
 
-    def tap(i, j):
-        t = padded[i : i + height, j : j + width]
-        return np.where(np.isnan(t), centre, t) if holes else t
+    def run(start: int, stop: int) -> None:
+        _kernel.fused(
+            f, mask, z_nodata, holes.finite, start, stop, c0, c1, METHODS.index(method),
+            edge_order, row_h, row_x, col_h, col_x, row_step, col_step, scale, inverse_t,
+            float(z_factor),
+            PRODUCTS.index(product), SLOPE_UNITS.index(units), light, float(nodata), out,
+            start - r0,
+        )
 
-    sums = []
-    for weights in (HORN_WEIGHTS.T, HORN_WEIGHTS):
-        up = sum(w * tap(i, j) for (i, j), w in np.ndenumerate(weights) if w > 0)
-        down = sum(-w * tap(i, j) for (i, j), w in np.ndenumerate(weights) if w < 0)
-        sums.append(up - down)
-    if holes:
-        for s in sums:
-            s[np.isnan(centre)] = np.nan
-    return sums[0], sums[1]
+    jobs = max(1, min(jobs, (r1 - r0) // _MIN_ROWS_PER_JOB))
+    if jobs == 1:
+        run(r0, r1)
+        return out
+    bounds = np.linspace(r0, r1, jobs + 1).astype(int)
+    with ThreadPoolExecutor(jobs) as pool:
+        for done in [pool.submit(run, a, b) for a, b in itertools.pairwise(bounds)]:
+            done.result()
+    return out
+
+
+def default_jobs() -> int:
+    """The number of cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1
+    )
+
+
+def _as_spacing(spacing: Spacing, n: int) -> tuple[float, np.ndarray | None]:
+    """(uniform step, None) or (0, coordinates) for the kernel."""
+    step, x = _spacing(spacing, n, detect_uniform=False)
+    return (0.0, np.ascontiguousarray(x)) if x is not None else (step, None)
+
+
+def _elevations(z) -> np.ndarray:
+    """``z`` as a C-ordered float32 or float64 2-D array with at least 2 pixels a side."""
+    f = np.asarray(z)
+    if f.dtype not in (np.float32, np.float64):
+        f = f.astype(np.float64)
+    if f.ndim != 2:
+        raise UsageError(f"elevations must be a 2-D array, got {f.ndim} dimensions")
+    if min(f.shape) < 2:
+        raise RasterTooSmallError(
+            f"raster of {f.shape[0]}x{f.shape[1]} pixels is too small: "
+            "a slope needs at least 2 pixels along each axis"
+        )
+    return np.ascontiguousarray(f)
+
+
+def _spacing(spacing: Spacing, n: int, detect_uniform: bool = True
+             ) -> tuple[float | None, np.ndarray | None]:
+    """(uniform step, None) or (None, coordinates), following numpy's rule."""
+    if np.ndim(spacing) == 0:
+        return float(spacing), None
+    x = np.asarray(spacing, dtype=np.float64)
+    if x.ndim != 1 or x.size != n:
+        raise UsageError(
+            f"a coordinate array must be 1-D with one value per pixel ({n}), "
+            f"got shape {x.shape}"
+        )
+    step = uniform_step(x) if detect_uniform else None
+    return (float(step), None) if step is not None else (None, x)
+
+
+def uniform_step(x: np.ndarray) -> float | None:
+    """The step of coordinates whose steps are all exactly equal, else None."""
+    dx = np.diff(x)
+    return dx[0] if dx.size and (dx == dx[0]).all() else None

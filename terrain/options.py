@@ -1,7 +1,8 @@
 """What to compute: the product, its units and method, shared by every path.
 
 The file, tile and array paths all take an :class:`Options` and call its
-:meth:`Options.compute` on a window of elevations read with the core's halo.
+:meth:`Options.compute` on a window of elevations read with the core's halo:
+one pass of the compiled kernel from elevations to encoded output bands.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from terrain import core
 from terrain import units as _units
 from terrain.core import EDGE_ORDERS, METHODS
 from terrain.errors import UsageError
 from terrain.io import NODATA
-from terrain.spacing import PixelGeometry, VerticalUnit, world_gradient
+from terrain.spacing import PixelGeometry, VerticalUnit
 
 __all__ = ["PRODUCTS", "Options"]
 
@@ -89,18 +91,12 @@ class Options:
             return ("",)
         return ("m/m", "m/m")
 
-    def bands(self, dzdx: np.ndarray, dzdy: np.ndarray) -> list[np.ndarray]:
-        """The output bands (float64, NaN for nodata) from the world gradient."""
-        if self.product == "slope":
-            return [_units.slope(dzdx, dzdy, self.units)]
-        if self.product == "aspect":
-            return [_units.aspect(dzdx, dzdy)]
-        if self.product == "hillshade":
-            return [_units.hillshade(dzdx, dzdy, self.azimuth, self.altitude)]
-        return [dzdx, dzdy]
-
     def encode(self, band: np.ndarray) -> np.ndarray:
-        """A computed band (float64, NaN = nodata) in the output's type."""
+        """A computed band (float64, NaN = nodata) in the output's type.
+
+        :meth:`compute` with ``encoded=True`` does this in its single pass;
+        this is the numpy reference for it.
+        """
         if self.product == "hillshade":
             return _units.hillshade_byte(band)
         band = band.astype(np.float32)
@@ -112,12 +108,21 @@ class Options:
         return replace(self, z_factor=vertical.z_factor)
 
     def compute(
-        self, z: np.ndarray, valid: np.ndarray | None, geometry: PixelGeometry,
-        inner: tuple[slice, slice] = (slice(None), slice(None)),
-    ) -> list[np.ndarray]:
-        """Output bands of the ``inner`` part of a window read with its halo."""
-        dzdx, dzdy = world_gradient(
-            z, valid, geometry, self.edge_order,
-            1.0 if self.z_factor is None else self.z_factor, self.method
+        self, z: np.ndarray, valid: core.Validity, geometry: PixelGeometry,
+        inner: tuple[slice, slice] = (slice(None), slice(None)), *,
+        encoded: bool = False, dtype=np.float64, jobs: int = 1,
+    ) -> np.ndarray:
+        """Output bands of the ``inner`` part of a window read with its halo.
+
+        One pass of the compiled kernel (:func:`terrain.core.fused`), shape
+        (bands, rows, cols): ``dtype`` with NaN for nodata, or with
+        ``encoded`` as the file stores them (:attr:`dtype`, :attr:`nodata`).
+        """
+        return core.fused(
+            z, valid, **geometry.kernel_args(self.method), edge_order=self.edge_order,
+            method=self.method, z_factor=1.0 if self.z_factor is None else self.z_factor,
+            product=self.product,
+            units=self.units, azimuth=self.azimuth, altitude=self.altitude,
+            dtype=self.dtype if encoded else dtype,
+            nodata=self.nodata if encoded else np.nan, inner=inner, jobs=jobs,
         )
-        return self.bands(dzdx[inner], dzdy[inner])

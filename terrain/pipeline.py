@@ -21,7 +21,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from terrain.core import HALO
+from terrain.core import HALO, Holes, default_jobs
 from terrain.errors import EmptyResultWarning, RasterTooSmallError, UsageError
 from terrain.io import (
     CACHE_MB,
@@ -73,13 +73,6 @@ _STRIPE = 4096
 _NETWORK_CACHE_MB = 512
 
 Progress = Callable[[int, int], None]
-
-
-def default_jobs() -> int:
-    """The number of cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1
-    )
 
 
 class FileSurface:
@@ -171,21 +164,22 @@ def write_blocks(
     covers exactly that area. This thread does all the reading and writing
     (GDAL datasets and their block cache are not safe to share between
     threads); ``jobs`` threads compute, a bounded number of blocks ahead
-    (numpy releases the GIL), while GDAL compresses on its own threads.
+    (the compiled kernel releases the GIL), while GDAL compresses on its own threads.
     """
     windows = block_windows(area, block, stripe)
     row_off, col_off = area[0], area[1]
     seen = []  # a block with a valid elevation
 
     def compute(z, valid, read, inner):
-        if not seen and (valid is None or valid[inner].any()):
-            seen.append(True)
-        bands = options.compute(z, valid, geometry.window(*read), inner)
-        return [options.encode(b) for b in bands]
+        if not seen:
+            mask = valid.valid(z) if isinstance(valid, Holes) else valid
+            if mask is None or mask[inner].any():
+                seen.append(True)
+        return options.compute(z, valid, geometry.window(*read), inner, encoded=True)
 
     def write(window, bands, done):
         rows, cols = window
-        dst.write(np.stack(bands), window=Window.from_slices(
+        dst.write(bands, window=Window.from_slices(
             slice(rows.start - row_off, rows.stop - row_off),
             slice(cols.start - col_off, cols.stop - col_off),
         ))

@@ -79,17 +79,28 @@ class PixelGeometry:
             col_scale=None if self.col_scale is None else self.col_scale[rows],
         )
 
+    def kernel_args(self, method: str = "central") -> dict:
+        """The spacing arguments of :func:`terrain.core.fused` for ``method``."""
+        if method not in core.METHODS:
+            raise UsageError(
+                f"unknown method {method!r}: choose one of {', '.join(core.METHODS)}"
+            )
+        if self.jacobian is not None:
+            return {"row": 1.0, "col": 1.0, "jacobian": self.jacobian}
+        row, col = (self.row, self.col) if method == "central" else self.steps()
+        return {"row": row, "col": col, "col_scale": self.col_scale}
+
     def steps(self) -> tuple[float | np.ndarray, float | np.ndarray]:
         """Local (row, col) steps for stencils that need a uniform grid (Horn).
 
-        Coordinate arrays give one step per pixel, the central difference of
-        the coordinates, shaped to broadcast along the other axis.
+        Coordinate arrays give one step per pixel along their axis, the
+        central difference of the coordinates.
         """
         row, col = self.row, self.col
         if np.ndim(row):
-            row = _local_step(row)[:, np.newaxis]
+            row = _local_step(row)
         if np.ndim(col):
-            col = _local_step(col)[np.newaxis, :]
+            col = _local_step(col)
         return row, col
 
 
@@ -363,27 +374,6 @@ def world_gradient(
     is ``central`` (numpy.gradient's scheme, with ``edge_order``) or ``horn``
     (gdaldem's default 3x3 stencil; ``edge_order`` does not apply).
     """
-    if z_factor != 1.0:
-        z = np.asarray(z, dtype=np.float64) * z_factor
-    if method not in core.METHODS:
-        raise UsageError(f"unknown method {method!r}: choose one of {', '.join(core.METHODS)}")
-    if geometry.jacobian is None:
-        if method == "horn":
-            d_row, d_col = core.horn(z, valid)
-            row, col = geometry.steps()
-            dzdy, dzdx = d_row / row, d_col / col
-        else:
-            dzdy, dzdx = core.gradient(
-                z, valid, geometry.row, geometry.col, edge_order, detect_uniform=False
-            )
-        if geometry.col_scale is not None:
-            dzdx /= geometry.col_scale[:, np.newaxis]
-        return dzdx, dzdy
-    if method == "horn":
-        d_row, d_col = core.horn(z, valid)
-    else:
-        d_row, d_col = core.gradient(z, valid, 1.0, 1.0, edge_order)
-    inverse_t = np.linalg.inv(geometry.jacobian).T
-    dzdx = inverse_t[0, 0] * d_col + inverse_t[0, 1] * d_row
-    dzdy = inverse_t[1, 0] * d_col + inverse_t[1, 1] * d_row
+    dzdx, dzdy = core.fused(z, valid, **geometry.kernel_args(method), edge_order=edge_order,
+                            method=method, z_factor=z_factor)
     return dzdx, dzdy

@@ -308,10 +308,11 @@ class MosaicSurface:
                 slice(tc.start - tile.col_off, tc.stop - tile.col_off),
             )
             try:
-                tz, tvalid = read_window(self._handle(tile.path), self.tileset.band, window)
+                tz, holes = read_window(self._handle(tile.path), self.tileset.band, window)
             except InputReadError as e:
                 e.path = tile.path  # as the tile set names it
                 raise
+            tvalid = None if holes is None else holes.valid(tz)
             if self.tileset.mixed:
                 tz = tile.vertical.to_metres(tz)
             where = (slice(tr.start - rows.start, tr.stop - rows.start),

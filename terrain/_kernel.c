@@ -1,0 +1,642 @@
+/*
+ * terrain._kernel: the one gradient kernel behind terrain.core, compiled ahead
+ * of time when terrain is installed.
+ *
+ * One pass per block, row by row, from elevations (and their validity) to the
+ * output bands:
+ *
+ * - the gradient, by numpy.gradient's scheme (central differences inside,
+ *   one-sided of order edge_order at the ends and next to holes, with its
+ *   coefficients for coordinate arrays) or by Horn's 3x3 stencil with
+ *   gdaldem's fills;
+ * - its conversion to metres east and north (a parallel radius per row on
+ *   lat/lon grids, the inverse-transposed Jacobian on rotated grids);
+ * - the product (gradient, slope, aspect, hillshade);
+ * - its encoding (float32 or float64 with a nodata value, or gdaldem's Byte).
+ *
+ * Every operation is the IEEE operation numpy performs, in the order numpy
+ * performs it: build with -ffp-contract=off (no fused multiply-add) and
+ * without -ffast-math (setup.py). On hole-free data the central gradient
+ * equals numpy.gradient of the float64 array bit for bit; tests/ hold numpy
+ * as the reference.
+ *
+ * The GIL is released while a call computes, so callers split the rows of a
+ * block among threads (terrain.core.fused).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { GRADIENT, SLOPE, ASPECT, HILLSHADE };  /* terrain.core.PRODUCTS */
+enum { RATIO, PERCENT, DEGREES, RADIANS };    /* terrain.units.SLOPE_UNITS */
+enum { CENTRAL, HORN };                       /* terrain.core.METHODS */
+enum { OUT_F64, OUT_F32, OUT_U8 };
+
+typedef Py_ssize_t idx;
+
+/* The loops over whole rows: kept out of line (GCC's guess otherwise finds them
+ * cold and leaves them scalar), and built twice on x86-64, for AVX2 and for
+ * any CPU, the best chosen when the module loads. AVX2 is not FMA: no fused
+ * multiply-add either way. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define HOT __attribute__((noinline, target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef HOT
+#if defined(__GNUC__)
+#define HOT __attribute__((noinline))
+#else
+#define HOT
+#endif
+#endif
+
+/* numpy's degrees(): x * (180 / pi) */
+static const double DEGREES_PER_RADIAN = 180.0 / 3.14159265358979323846;
+
+typedef struct {
+    const void *z;                /* elevations, n x m, float32 or float64 */
+    int z_f32;
+    idx n, m;
+    double z_factor;              /* metres per stored value */
+    /* Which pixels hold data: all of them unless one of these says otherwise */
+    const unsigned char *mask;    /* n x m, nonzero where data, or NULL */
+    int has_nodata;               /* the stored value z_nodata marks nodata */
+    double z_nodata;
+    int finite;                   /* non-finite values are nodata */
+    int holes;                    /* any of the three */
+    int method, edge_order;
+    double row_h, col_h;          /* uniform steps (central) */
+    const double *row_x, *col_x;  /* or coordinates (central), NULL if uniform */
+    const double *row_step, *col_step;  /* Horn's local steps, n and m of them */
+    const double *col_scale;      /* per row divisor of d/dcol, or NULL */
+    const double *jac;            /* inverse-transposed Jacobian (4), or NULL */
+    int kind, units;
+    double light[4];              /* sin az, cos az, sin alt, cos alt */
+    int out_type;
+    double nodata;
+    void *out;                    /* bands x out_rows x (c1 - c0) */
+    idx out_rows;
+    double *ra, *rb, *rc, *ca, *cb, *cc;  /* numpy's interior coefficients */
+} Kernel;
+
+/* Rows i-2 .. i+2 of the elevations in float64 metres and their validity,
+ * each converted once, as the stencils reach them. */
+typedef struct {
+    const Kernel *k;
+    double *ring;                 /* 5 rows of m values */
+    unsigned char *ring_ok;       /* 5 rows of m flags: 1 where data */
+    idx slot_row[5];
+    int slot_full[5];             /* every pixel in [lo, hi) holds data */
+    idx lo, hi;                   /* the columns converted */
+} Rows;
+
+HOT static void convert(Rows *R, idx r, int slot)
+{
+    const Kernel *k = R->k;
+    double *dst = R->ring + slot * k->m, zf = k->z_factor;
+    unsigned char *okr = R->ring_ok + slot * k->m;
+    idx lo = R->lo, hi = R->hi;
+    /* branch-free, to vectorise: v != NaN always holds, v - v == 0 only for finite v */
+    unsigned char any = !k->finite;
+    if (k->z_f32) {
+        const float *src = (const float *)k->z + r * k->m;
+        float nodata = k->has_nodata ? (float)k->z_nodata : NAN;  /* compared as stored */
+        for (idx c = lo; c < hi; c++) {
+            float v = src[c];
+            dst[c] = (double)v * zf;
+            okr[c] = (v != nodata) & ((v - v == 0.0f) | any);
+        }
+    } else {
+        const double *src = (const double *)k->z + r * k->m;
+        double nodata = k->has_nodata ? k->z_nodata : NAN;
+        for (idx c = lo; c < hi; c++) {
+            double v = src[c];
+            dst[c] = v * zf;
+            okr[c] = (v != nodata) & ((v - v == 0.0) | any);
+        }
+    }
+    if (k->mask) {
+        const unsigned char *mask = k->mask + r * k->m;
+        for (idx c = lo; c < hi; c++)
+            okr[c] &= mask[c] != 0;
+    }
+    R->slot_full[slot] = !memchr(okr + lo, 0, (size_t)(hi - lo));
+}
+
+static inline int slot_of(Rows *R, idx r)
+{
+    int slot = (int)(r % 5);
+    if (R->slot_row[slot] != r) {
+        convert(R, r, slot);
+        R->slot_row[slot] = r;
+    }
+    return slot;
+}
+
+static inline const double *row_of(Rows *R, idx r)
+{
+    return R->ring + slot_of(R, r) * R->k->m;
+}
+
+#define V(R, r, c) (row_of((R), (r))[(c)])
+
+/* Whether (r, c) holds data; (r, c) inside the array. */
+static inline int holds(Rows *R, idx r, idx c)
+{
+    if (!R->k->holes)
+        return 1;
+    int slot = slot_of(R, r);
+    return R->slot_full[slot] || R->ring_ok[slot * R->k->m + c];
+}
+
+/* Whether (r, c) is inside the array and holds data. */
+static inline int ok(Rows *R, idx r, idx c)
+{
+    if (r < 0 || r >= R->k->n || c < 0 || c >= R->k->m)
+        return 0;
+    return holds(R, r, c);
+}
+
+/* ---- central differences: numpy.gradient's stencils, holes as borders ---- */
+
+/* Derivative at (i, j) along the axis of step (di, dj); p is the index on it. */
+static double central(Rows *R, idx i, idx j, int di, int dj, idx p, double h,
+                      const double *x, const double *a, const double *b, const double *c)
+{
+    const Kernel *k = R->k;
+    double f0 = V(R, i, j);
+    int okm1 = ok(R, i - di, j - dj), okp1 = ok(R, i + di, j + dj);
+    if (okm1 && okp1) {
+        double fm1 = V(R, i - di, j - dj), fp1 = V(R, i + di, j + dj);
+        if (!x)
+            return (fp1 - fm1) / (2.0 * h);
+        if (fm1 == f0 && fp1 == f0)
+            return 0.0;  /* a + b + c is 0 only up to rounding: flat stays flat */
+        return a[p] * fm1 + b[p] * f0 + c[p] * fp1;
+    }
+    if (okp1) {
+        double fp1 = V(R, i + di, j + dj);
+        if (k->edge_order == 2 && ok(R, i + 2 * di, j + 2 * dj)) {
+            double fp2 = V(R, i + 2 * di, j + 2 * dj);
+            if (fp1 == f0 && fp2 == f0)
+                return 0.0;
+            if (!x)
+                return (-1.5 / h) * f0 + (2.0 / h) * fp1 + (-0.5 / h) * fp2;
+            double d1 = x[p + 1] - x[p], d2 = x[p + 2] - x[p + 1];
+            return (-(2.0 * d1 + d2) / (d1 * (d1 + d2))) * f0
+                   + ((d1 + d2) / (d1 * d2)) * fp1
+                   + (-d1 / (d2 * (d1 + d2))) * fp2;
+        }
+        return (fp1 - f0) / (x ? x[p + 1] - x[p] : h);
+    }
+    if (okm1) {
+        double fm1 = V(R, i - di, j - dj);
+        if (k->edge_order == 2 && ok(R, i - 2 * di, j - 2 * dj)) {
+            double fm2 = V(R, i - 2 * di, j - 2 * dj);
+            if (fm1 == f0 && fm2 == f0)
+                return 0.0;
+            if (!x)
+                return (0.5 / h) * fm2 + (-2.0 / h) * fm1 + (1.5 / h) * f0;
+            double d1 = x[p - 1] - x[p - 2], d2 = x[p] - x[p - 1];
+            return (d2 / (d1 * (d1 + d2))) * fm2
+                   + (-(d2 + d1) / (d1 * d2)) * fm1
+                   + ((2.0 * d2 + d1) / (d2 * (d1 + d2))) * f0;
+        }
+        return (f0 - fm1) / (x ? x[p] - x[p - 1] : h);
+    }
+    return NAN;
+}
+
+/* numpy.gradient's interior coefficients for coordinates x (n of them). */
+static void coefficients(const double *x, idx n, double *a, double *b, double *c)
+{
+    for (idx p = 1; p < n - 1; p++) {
+        double dx1 = x[p] - x[p - 1], dx2 = x[p + 1] - x[p];
+        a[p] = -(dx2) / (dx1 * (dx1 + dx2));
+        b[p] = (dx2 - dx1) / (dx1 * dx2);
+        c[p] = dx1 / (dx2 * (dx1 + dx2));
+    }
+}
+
+/* ---- Horn: gdaldem's 3x3 stencil and its fills ---- */
+
+/* Elevation at (r, c), NaN for nodata. */
+static inline double value(Rows *R, idx r, idx c)
+{
+    return holds(R, r, c) ? V(R, r, c) : NAN;
+}
+
+/* Row r in [-1, n] at column c: rows outside are 2a - b (GDAL's INTERPOL). */
+static double rows_extended(Rows *R, idx r, idx c)
+{
+    idx n = R->k->n;
+    if (r == -1)
+        return 2.0 * value(R, 0, c) - value(R, 1, c);
+    if (r == n)
+        return 2.0 * value(R, n - 1, c) - value(R, n - 2, c);
+    return value(R, r, c);
+}
+
+/* Pixel (r, c) in [-1, n] x [-1, m]: columns outside are 2a - b of the
+ * row-extended raster or, on gdaldem's first and last rows (repeat_edge), the
+ * edge column repeated. */
+static double extended(Rows *R, idx r, idx c, int repeat_edge)
+{
+    idx m = R->k->m;
+    if (c == -1 || c == m) {
+        idx edge = c == -1 ? 0 : m - 1, next = c == -1 ? 1 : m - 2;
+        double a = rows_extended(R, r, edge);
+        return repeat_edge ? a : 2.0 * a - rows_extended(R, r, next);
+    }
+    return rows_extended(R, r, c);
+}
+
+/* Horn's weighted sums of a 3x3 window (rows run south). The positive and
+ * negative halves are summed apart, in the same order, so flat gives 0. */
+static inline void horn_sums(double nw, double n, double ne, double w, double e,
+                             double sw, double s, double se, double *d_row, double *d_col)
+{
+    *d_row = ((0.0 + sw) + 2.0 * s + se) - ((0.0 + nw) + 2.0 * n + ne);
+    *d_col = ((0.0 + ne) + 2.0 * e + se) - ((0.0 + nw) + 2.0 * w + sw);
+}
+
+/* Horn's sums at (i, j), every rule: a missing neighbour takes the centre's
+ * value, a missing centre gives NaN. */
+static void horn(Rows *R, idx i, idx j, double *d_row, double *d_col)
+{
+    idx n = R->k->n, m = R->k->m;
+    double centre = value(R, i, j), t[3][3];
+    if (isnan(centre)) {
+        *d_row = *d_col = NAN;
+        return;
+    }
+    int inside = 1 <= i && i < n - 1 && 1 <= j && j < m - 1;
+    int repeat_edge = i == 0 || i == n - 1;
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            double v = inside ? value(R, i - 1 + a, j - 1 + b)
+                              : extended(R, i - 1 + a, j - 1 + b, repeat_edge);
+            t[a][b] = isnan(v) ? centre : v;
+        }
+    horn_sums(t[0][0], t[0][1], t[0][2], t[1][0], t[1][2], t[2][0], t[2][1], t[2][2],
+              d_row, d_col);
+}
+
+/* ---- one row of derivatives ---- */
+
+/* Whether rows r0:r1, columns c0:c1 all hold data. */
+static int all_valid(Rows *R, idx r0, idx r1, idx c0, idx c1)
+{
+    if (!R->k->holes)
+        return 1;
+    for (idx r = r0; r < r1; r++) {
+        int slot = slot_of(R, r);
+        if (!R->slot_full[slot]
+            && memchr(R->ring_ok + slot * R->k->m + c0, 0, (size_t)(c1 - c0)))
+            return 0;
+    }
+    return 1;
+}
+
+/* (d/drow, d/dcol) at one pixel, by every rule: borders, holes, Horn. */
+static void pixel(Rows *R, idx i, idx j, double *d_row, double *d_col)
+{
+    const Kernel *k = R->k;
+    if (!holds(R, i, j)) {
+        *d_row = *d_col = NAN;
+        return;
+    }
+    if (k->method == CENTRAL) {
+        *d_row = central(R, i, j, 1, 0, i, k->row_h, k->row_x, k->ra, k->rb, k->rc);
+        *d_col = central(R, i, j, 0, 1, j, k->col_h, k->col_x, k->ca, k->cb, k->cc);
+        return;
+    }
+    double sr, sc;
+    horn(R, i, j, &sr, &sc);
+    *d_row = sr / (8.0 * k->row_step[i]);
+    *d_col = sc / (8.0 * k->col_step[j]);
+}
+
+/* d/drow and d/dcol of row i, columns c0:c1, into d_row[0:], d_col[0:]. */
+HOT static void derivatives(Rows *R, idx i, idx c0, idx c1, double *d_row, double *d_col)
+{
+    const Kernel *k = R->k;
+    idx n = k->n, m = k->m;
+    int uniform = k->method == CENTRAL && !k->row_x && !k->col_x;
+    /* the interior columns, where every stencil has both neighbours */
+    idx j0 = c0 > 1 ? c0 : 1, j1 = c1 < m - 1 ? c1 : m - 1;
+    int fast = (uniform || k->method == HORN) && 1 <= i && i < n - 1 && j0 < j1
+               && all_valid(R, i - 1, i + 2, j0 - 1, j1 + 1);
+    if (fast) {
+        const double *above = row_of(R, i - 1), *row = row_of(R, i), *below = row_of(R, i + 1);
+        double *dr = d_row - c0, *dc = d_col - c0;
+        if (uniform) {
+            /* the common case: whole rows of data, a loop the compiler vectorises */
+            double two_h_row = 2.0 * k->row_h, two_h_col = 2.0 * k->col_h;
+            for (idx j = j0; j < j1; j++) {
+                dr[j] = (below[j] - above[j]) / two_h_row;
+                dc[j] = (row[j + 1] - row[j - 1]) / two_h_col;
+            }
+        } else {
+            double eight_row = 8.0 * k->row_step[i];
+            for (idx j = j0; j < j1; j++) {
+                double sr, sc;
+                horn_sums(above[j - 1], above[j], above[j + 1], row[j - 1], row[j + 1],
+                          below[j - 1], below[j], below[j + 1], &sr, &sc);
+                if (isnan(sr) || isnan(sc) || isnan(row[j]))
+                    horn(R, i, j, &sr, &sc);  /* NaN elevations: the full rules */
+                dr[j] = sr / eight_row;
+                dc[j] = sc / (8.0 * k->col_step[j]);
+            }
+        }
+    }
+    /* the rest: the whole row, or the columns at the raster's left and right ends */
+    idx skip_from = fast ? j0 : c1, skip_to = fast ? j1 : c1;
+    for (idx j = c0; j < skip_from; j++)
+        pixel(R, i, j, &d_row[j - c0], &d_col[j - c0]);
+    for (idx j = skip_to; j < c1; j++)
+        pixel(R, i, j, &d_row[j - c0], &d_col[j - c0]);
+}
+
+/* ---- products and their encoding ---- */
+
+static inline double slope_of(double dzdx, double dzdy, int units)
+{
+    double ratio = sqrt(dzdx * dzdx + dzdy * dzdy);
+    switch (units) {
+    case RATIO: return ratio;
+    case PERCENT: return 100.0 * ratio;
+    case DEGREES: return atan(ratio) * DEGREES_PER_RADIAN;
+    default: return atan(ratio);
+    }
+}
+
+static inline double aspect_of(double dzdx, double dzdy)
+{
+    if (isnan(dzdx) || isnan(dzdy) || (dzdx == 0 && dzdy == 0))
+        return NAN;
+    /* numpy's %: the remainder takes the divisor's sign */
+    double bearing = fmod(atan2(-dzdx, -dzdy) * DEGREES_PER_RADIAN, 360.0);
+    if (bearing < 0)
+        bearing += 360.0;
+    /* a bearing a hair below 0 wraps to 360.0 in floating point: that is north */
+    return bearing >= 360.0 ? 0.0 : bearing;
+}
+
+static inline double hillshade_of(const double *light, double dzdx, double dzdy)
+{
+    double towards_light = light[0] * dzdx + light[1] * dzdy;
+    double cos_angle = (light[2] - light[3] * towards_light)
+                       / sqrt(1.0 + dzdx * dzdx + dzdy * dzdy);
+    double shade = 254.0 * cos_angle;
+    return shade <= 0.0 ? 1.0 : 1.0 + shade;
+}
+
+static inline void store(const Kernel *k, idx offset, double v)
+{
+    switch (k->out_type) {
+    case OUT_F64:
+        ((double *)k->out)[offset] = isnan(v) ? k->nodata : v;
+        break;
+    case OUT_F32:
+        ((float *)k->out)[offset] = isnan(v) ? (float)k->nodata : (float)v;
+        break;
+    default:  /* gdaldem's Byte: rounded half up, clamped, 0 for nodata */
+        ((unsigned char *)k->out)[offset] =
+            isnan(v) ? 0 : (unsigned char)floor(fmin(fmax(v, 0.0), 255.0) + 0.5);
+    }
+}
+
+/* Encode row i's derivatives (dz/dx in d_col, dz/dy in d_row) at out row r. */
+HOT static void encode(const Kernel *k, idx r, idx width, const double *d_row, const double *d_col)
+{
+    idx base = r * width, band = k->out_rows * width;
+    if (k->kind == GRADIENT) {
+        for (idx x = 0; x < width; x++) {
+            store(k, base + x, d_col[x]);
+            store(k, band + base + x, d_row[x]);
+        }
+    } else if (k->kind == SLOPE && k->units == RATIO && k->out_type == OUT_F32) {
+        float *out = (float *)k->out + base, nodata = (float)k->nodata;
+        for (idx x = 0; x < width; x++) {  /* the default product, written out to vectorise */
+            double ratio = sqrt(d_col[x] * d_col[x] + d_row[x] * d_row[x]);
+            out[x] = isnan(ratio) ? nodata : (float)ratio;
+        }
+    } else if (k->kind == SLOPE) {
+        for (idx x = 0; x < width; x++)
+            store(k, base + x, slope_of(d_col[x], d_row[x], k->units));
+    } else if (k->kind == ASPECT) {
+        for (idx x = 0; x < width; x++)
+            store(k, base + x, aspect_of(d_col[x], d_row[x]));
+    } else {
+        for (idx x = 0; x < width; x++)
+            store(k, base + x, hillshade_of(k->light, d_col[x], d_row[x]));
+    }
+}
+
+/* Rows r0:r1, columns c0:c1 into out, row r0 at out row out_row. */
+static int run(Kernel *k, idx r0, idx r1, idx c0, idx c1, idx out_row)
+{
+    idx width = c1 - c0, m = k->m;
+    Rows R = {k, NULL, NULL, {-1, -1, -1, -1, -1}, {0}, c0 > 2 ? c0 - 2 : 0,
+              c1 + 2 < m ? c1 + 2 : m};
+    double *d = malloc(sizeof(double) * (size_t)(2 * width + 5 * m) + (size_t)(5 * m));
+    if (!d)
+        return -1;
+    double *d_row = d, *d_col = d + width;
+    R.ring = d + 2 * width;
+    R.ring_ok = (unsigned char *)(R.ring + 5 * m);
+    for (idx i = r0; i < r1; i++) {
+        derivatives(&R, i, c0, c1, d_row, d_col);
+        /* to metres east and north: dz/dx into d_col, dz/dy into d_row */
+        if (k->jac) {
+            for (idx x = 0; x < width; x++) {
+                double dzdx = k->jac[0] * d_col[x] + k->jac[1] * d_row[x];
+                d_row[x] = k->jac[2] * d_col[x] + k->jac[3] * d_row[x];
+                d_col[x] = dzdx;
+            }
+        } else if (k->col_scale) {
+            double scale = k->col_scale[i];
+            for (idx x = 0; x < width; x++)
+                d_col[x] = d_col[x] / scale;
+        }
+        encode(k, out_row + i - r0, width, d_row, d_col);
+    }
+    free(d);
+    return 0;
+}
+
+/* ---- Python ---- */
+
+/* A C-contiguous buffer of `ndim` dimensions and one of `formats`; its format's
+ * index in `formats` is returned, -1 with an exception set otherwise. */
+static int get(PyObject *obj, Py_buffer *view, int flags, int ndim, const char *formats,
+               const char *name)
+{
+    if (PyObject_GetBuffer(obj, view, flags | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return -1;
+    const char *f = view->format;
+    if (f[0] == '<' || f[0] == '=' || f[0] == '@')
+        f++;
+    const char *hit = strlen(f) == 1 ? strchr(formats, f[0]) : NULL;
+    if (view->ndim != ndim || !hit) {
+        PyErr_Format(PyExc_TypeError, "%s: %d-D array of type %s expected, got %d-D '%s'",
+                     name, ndim, formats, view->ndim, view->format);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return (int)(hit - formats);
+}
+
+/* An optional float64 vector of at least `n` values: NULL for None. */
+static int vector(PyObject *obj, Py_buffer *view, idx n, const double **out, const char *name)
+{
+    *out = NULL;
+    if (obj == Py_None)
+        return 0;
+    if (get(obj, view, PyBUF_SIMPLE, 1, "d", name) < 0)
+        return -1;
+    if (view->shape[0] < n) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd values expected, got %zd", name, n,
+                     view->shape[0]);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    *out = view->buf;
+    return 1;
+}
+
+PyDoc_STRVAR(fused_doc,
+"fused(z, mask, z_nodata, finite, r0, r1, c0, c1, method, edge_order, row_h, row_x, col_h, col_x,\n"
+"      row_step, col_step, col_scale, jacobian, z_factor, kind, units, light,\n"
+"      nodata, out, out_row)\n\n"
+"Rows r0:r1, columns c0:c1 of z's output bands into out (bands, rows, c1 - c0),\n"
+"row r0 at out row out_row; terrain.core.fused documents the arguments.\n"
+"Optional arrays are None. Releases the GIL while it computes.");
+
+static PyObject *fused(PyObject *self, PyObject *args)
+{
+    PyObject *z_o, *valid_o, *nodata_o, *row_x_o, *col_x_o, *row_step_o, *col_step_o, *scale_o, *jac_o,
+        *light_o, *out_o;
+    idx r0, r1, c0, c1, out_row;
+    Kernel k;
+    memset(&k, 0, sizeof k);
+    if (!PyArg_ParseTuple(args, "OOOpnnnniidOdOOOOOdiiOdOn", &z_o, &valid_o, &nodata_o,
+                          &k.finite, &r0, &r1, &c0,
+                          &c1, &k.method, &k.edge_order, &k.row_h, &row_x_o, &k.col_h,
+                          &col_x_o, &row_step_o, &col_step_o, &scale_o, &jac_o, &k.z_factor,
+                          &k.kind, &k.units, &light_o, &k.nodata, &out_o, &out_row))
+        return NULL;
+
+    enum { Z, VALID, ROW_X, COL_X, ROW_STEP, COL_STEP, SCALE, JAC, LIGHT, OUT, NVIEWS };
+    Py_buffer views[NVIEWS];
+    int held[NVIEWS] = {0};
+    PyObject *result = NULL;
+    double *coef = NULL;
+    int f = get(z_o, &views[Z], PyBUF_SIMPLE, 2, "fd", "z");
+    if (f < 0)
+        return NULL;
+    held[Z] = 1;
+    k.z = views[Z].buf;
+    k.z_f32 = f == 0;
+    k.n = views[Z].shape[0];
+    k.m = views[Z].shape[1];
+    if (valid_o != Py_None) {
+        if (get(valid_o, &views[VALID], PyBUF_SIMPLE, 2, "?B", "valid") < 0)
+            goto done;
+        held[VALID] = 1;
+        if (views[VALID].shape[0] != k.n || views[VALID].shape[1] != k.m) {
+            PyErr_SetString(PyExc_ValueError, "valid: not the shape of z");
+            goto done;
+        }
+        k.mask = views[VALID].buf;
+    }
+    if (nodata_o != Py_None) {
+        k.z_nodata = PyFloat_AsDouble(nodata_o);
+        if (k.z_nodata == -1.0 && PyErr_Occurred())
+            goto done;
+        k.has_nodata = !isnan(k.z_nodata);  /* NaN never equals: finite covers it */
+    }
+    k.holes = k.mask || k.has_nodata || k.finite;
+    const double *light = NULL;
+    int held_any;
+#define VECTOR(slot, obj, size, field, name) \
+    if ((held_any = vector(obj, &views[slot], size, &field, name)) < 0) goto done; \
+    held[slot] = held_any;
+    VECTOR(ROW_X, row_x_o, k.n, k.row_x, "row_x")
+    VECTOR(COL_X, col_x_o, k.m, k.col_x, "col_x")
+    VECTOR(ROW_STEP, row_step_o, k.n, k.row_step, "row_step")
+    VECTOR(COL_STEP, col_step_o, k.m, k.col_step, "col_step")
+    VECTOR(SCALE, scale_o, k.n, k.col_scale, "col_scale")
+    VECTOR(JAC, jac_o, 4, k.jac, "jacobian")
+    VECTOR(LIGHT, light_o, 4, light, "light")
+#undef VECTOR
+    if (light)
+        memcpy(k.light, light, sizeof k.light);
+    if (k.method == HORN && (!k.row_step || !k.col_step)) {
+        PyErr_SetString(PyExc_ValueError, "Horn's method needs row_step and col_step");
+        goto done;
+    }
+    if (k.kind < GRADIENT || k.kind > HILLSHADE || k.units < RATIO || k.units > RADIANS) {
+        PyErr_SetString(PyExc_ValueError, "unknown product or units");
+        goto done;
+    }
+    if ((k.out_type = get(out_o, &views[OUT], PyBUF_WRITABLE, 3, "dfB", "out")) < 0)
+        goto done;
+    held[OUT] = 1;
+    k.out = views[OUT].buf;
+    k.out_rows = views[OUT].shape[1];
+    if (k.n < 2 || k.m < 2 || r0 < 0 || r1 > k.n || r0 > r1 || c0 < 0 || c1 > k.m || c0 > c1
+        || views[OUT].shape[0] != (k.kind == GRADIENT ? 2 : 1)
+        || views[OUT].shape[2] != c1 - c0 || out_row < 0
+        || out_row + (r1 - r0) > k.out_rows) {
+        PyErr_SetString(PyExc_ValueError, "rows, columns or out do not fit z");
+        goto done;
+    }
+    coef = calloc((size_t)(3 * (k.n + k.m)), sizeof(double));
+    if (!coef) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    k.ra = coef, k.rb = coef + k.n, k.rc = coef + 2 * k.n;
+    k.ca = coef + 3 * k.n, k.cb = k.ca + k.m, k.cc = k.ca + 2 * k.m;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    if (k.row_x)
+        coefficients(k.row_x, k.n, k.ra, k.rb, k.rc);
+    if (k.col_x)
+        coefficients(k.col_x, k.m, k.ca, k.cb, k.cc);
+    status = run(&k, r0, r1, c0, c1, out_row);
+    Py_END_ALLOW_THREADS
+    if (status < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    free(coef);
+    for (int v = 0; v < NVIEWS; v++)
+        if (held[v])
+            PyBuffer_Release(&views[v]);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"fused", fused, METH_VARARGS, fused_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "terrain._kernel",
+    "terrain's compiled gradient kernel; see terrain.core.fused.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__kernel(void)
+{
+    return PyModule_Create(&module);
+}
