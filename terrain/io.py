@@ -185,9 +185,18 @@ def reading_env(inputs: Iterable[str | os.PathLike], cache_mb: int = CACHE_MB) -
     )
 
 
-def open_raster(path: str | os.PathLike) -> rasterio.DatasetReader:
-    """``rasterio.open(path)`` for reading; a network path with GDAL's network options."""
+def open_raster(path: str | os.PathLike, threads: int = 1) -> rasterio.DatasetReader:
+    """``rasterio.open(path)`` for reading; a network path with GDAL's network options.
+
+    A local GeoTIFF decodes the blocks one read spans on ``threads`` threads
+    (``GDAL_NUM_THREADS``, unless the user set it). Not over the network:
+    there GDAL fetches those blocks ahead in one request, and when that
+    request failed (a truncated COG over HTTP, in tests/test_failures.py) GDAL
+    only logged it and the read returned without an error.
+    """
     options = _unset(NETWORK_OPEN_OPTIONS | NETWORK_OPTIONS) if is_network(path) else {}
+    if threads > 1 and is_local(path):
+        options |= _unset({"GDAL_NUM_THREADS": str(threads)})
     with rasterio.Env(**options):
         return rasterio.open(path)
 
@@ -270,11 +279,26 @@ def read_window(
         except (RasterioError, CPLE_BaseError) as e:
             failures.append(str(e.__cause__ or e))
     if failures:
-        raise _read_error(src, band, window, failures)
+        raise _read_error(src, band, window, failures + _one_thread_failures(src, band, window))
     nodata = src.nodatavals[band - 1]
     holes = Holes(nodata=None if nodata is None or np.isnan(nodata) else nodata,
                   finite=bool(np.issubdtype(native, np.floating)), mask=mask)
     return z, None if holes == Holes() else holes
+
+
+def _one_thread_failures(src, band: int, window: Window) -> list[str]:
+    """GDAL's messages for reading ``window`` again on one thread.
+
+    Decoding on several threads, GDAL says what failed ("Cannot read 262144
+    bytes at offset 524692") but not which block; on one it names the block.
+    """
+    with gdal_failures() as failures, rasterio.Env(GDAL_NUM_THREADS="1"):
+        try:
+            with open_raster(src.name) as again:
+                again.read(band, window=window)
+        except (RasterioError, CPLE_BaseError) as e:
+            failures.append(str(e.__cause__ or e))
+    return failures
 
 
 def _read_error(src, band: int, window: Window, failures: list[str]) -> InputReadError:

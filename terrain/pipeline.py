@@ -78,11 +78,11 @@ Progress = Callable[[int, int], None]
 class FileSurface:
     """One band of a raster file, read by window."""
 
-    def __init__(self, path: str | os.PathLike, band: int = 1):
+    def __init__(self, path: str | os.PathLike, band: int = 1, threads: int = 1):
         self.band = band
-        self._src = open_raster(path)
+        self._src = open_raster(path, threads)
 
-    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray | None]:
+    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, Holes | None]:
         return read_window(self._src, self.band, Window.from_slices(rows, cols))
 
     def close(self) -> None:
@@ -323,7 +323,7 @@ def run(
         shape = src.shape
         stripe, cache_mb = (network_plan(src, band, block, profile) if is_network(dem)
                             else (_STRIPE, CACHE_MB))
-    surface = FileSurface(dem, band)
+    surface = FileSurface(dem, band, jobs)
     try:
         with (
             reading_env([dem], cache_mb),

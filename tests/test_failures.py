@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from affine import Affine
 
 import terrain as terrain_api
@@ -273,6 +274,22 @@ def test_truncated_geotiff_names_file_and_place(dem, out_dir, capfd):
     third (rows 256-511, columns 0-255) is incomplete."""
     truncate(dem, 0.75)
     result = in_process(capfd, "slope", dem, out_dir / "s.tif")
+    one_line_error(result, 1, f"{dem}: corrupt or truncated data near row 256, column 0")
+    assert listing(out_dir) == ["keep.txt"]
+
+
+def test_corrupt_compressed_block_names_file_and_place(write_dem, out_dir, capfd):
+    """A DEFLATE block overwritten with garbage: GDAL decodes a local GeoTIFF's
+    blocks on several threads, and the failure is still one line naming it."""
+    dem = write_dem(rough(), TRANSFORM, dtype="float32", name="dem.tif", tiled=True,
+                    blockxsize=256, blockysize=256, compress="deflate")
+    with rasterio.open(dem) as src:  # the block at column 0, row 1 of blocks
+        offset = int(src.get_tag_item("BLOCK_OFFSET_0_1", "TIFF", bidx=1))
+        size = int(src.get_tag_item("BLOCK_SIZE_0_1", "TIFF", bidx=1))
+    with open(dem, "r+b") as f:
+        f.seek(offset + 4)
+        f.write(b"\xff" * (size - 8))
+    result = in_process(capfd, "slope", dem, out_dir / "s.tif", "--jobs", "2")
     one_line_error(result, 1, f"{dem}: corrupt or truncated data near row 256, column 0")
     assert listing(out_dir) == ["keep.txt"]
 
