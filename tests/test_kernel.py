@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-import rioxarray  # noqa: F401 - .rio
 
-from terrain import core
+from terrain import core, units
 
 RNG = np.random.default_rng(7)
 
@@ -63,3 +62,26 @@ def test_inner_part_of_a_window_equals_the_whole():
     part = core.fused(z, valid, row=-25.0, col=10.0, product="slope",
                       inner=(slice(7, 31), slice(3, 38)))
     np.testing.assert_array_equal(part, whole[:, 7:31, 3:38])
+
+
+@pytest.mark.parametrize(("product", "units_"), [
+    ("slope", "ratio"), ("slope", "percent"), ("slope", "degrees"), ("slope", "radians"),
+    ("aspect", "ratio"), ("hillshade", "ratio")])
+def test_products_equal_the_numpy_formulas_on_numpy_gradient(product, units_):
+    """The kernel's products against terrain.units on numpy.gradient (float64, no holes).
+
+    Products of +, -, *, / and sqrt equal them bit for bit; those with atan
+    or atan2 agree to 1 ulp (numpy calls the same libm here, but may use its
+    own SIMD code on other CPUs).
+    """
+    z, _ = rough((120, 90))
+    kernel = core.fused(z, None, row=-25.0, col=10.0, product=product, units=units_,
+                        azimuth=300.0, altitude=35.0)[0]
+    dzdy, dzdx = np.gradient(z, -25.0, 10.0, edge_order=2)
+    numpy_ = {"slope": lambda: units.slope(dzdx, dzdy, units_),
+              "aspect": lambda: units.aspect(dzdx, dzdy),
+              "hillshade": lambda: units.hillshade(dzdx, dzdy, 300.0, 35.0)}[product]()
+    if product == "hillshade" or units_ in ("ratio", "percent") and product == "slope":
+        np.testing.assert_array_equal(kernel, numpy_)
+    else:
+        np.testing.assert_array_max_ulp(kernel, numpy_, maxulp=1)
