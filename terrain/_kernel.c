@@ -39,10 +39,10 @@ enum { OUT_F64, OUT_F32, OUT_U8 };
 typedef Py_ssize_t idx;
 
 /* The loops over whole rows: kept out of line (GCC's guess otherwise finds them
- * cold and leaves them scalar), and built twice on x86-64, for AVX2 and for
- * any CPU, the best chosen when the module loads. AVX2 is not FMA: no fused
- * multiply-add either way. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__has_attribute)
+ * cold and leaves them scalar), and built twice on x86-64 Linux, for AVX2 and
+ * for any CPU, the best chosen when the module loads (an ifunc). AVX2 is not
+ * FMA: no fused multiply-add either way. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define HOT __attribute__((noinline, target_clones("avx2", "default")))
 #endif
@@ -521,19 +521,19 @@ PyDoc_STRVAR(fused_doc,
 
 static PyObject *fused(PyObject *self, PyObject *args)
 {
-    PyObject *z_o, *valid_o, *nodata_o, *row_x_o, *col_x_o, *row_step_o, *col_step_o, *scale_o, *jac_o,
-        *light_o, *out_o;
+    PyObject *z_o, *mask_o, *nodata_o, *row_x_o, *col_x_o, *row_step_o, *col_step_o, *scale_o,
+        *jac_o, *light_o, *out_o;
     idx r0, r1, c0, c1, out_row;
     Kernel k;
     memset(&k, 0, sizeof k);
-    if (!PyArg_ParseTuple(args, "OOOpnnnniidOdOOOOOdiiOdOn", &z_o, &valid_o, &nodata_o,
-                          &k.finite, &r0, &r1, &c0,
-                          &c1, &k.method, &k.edge_order, &k.row_h, &row_x_o, &k.col_h,
-                          &col_x_o, &row_step_o, &col_step_o, &scale_o, &jac_o, &k.z_factor,
+    if (!PyArg_ParseTuple(args, "OOOpnnnniidOdOOOOOdiiOdOn", &z_o, &mask_o, &nodata_o,
+                          &k.finite, &r0, &r1, &c0, &c1, &k.method, &k.edge_order,
+                          &k.row_h, &row_x_o, &k.col_h, &col_x_o, &row_step_o, &col_step_o,
+                          &scale_o, &jac_o, &k.z_factor,
                           &k.kind, &k.units, &light_o, &k.nodata, &out_o, &out_row))
         return NULL;
 
-    enum { Z, VALID, ROW_X, COL_X, ROW_STEP, COL_STEP, SCALE, JAC, LIGHT, OUT, NVIEWS };
+    enum { Z, MASK, ROW_X, COL_X, ROW_STEP, COL_STEP, SCALE, JAC, LIGHT, OUT, NVIEWS };
     Py_buffer views[NVIEWS];
     int held[NVIEWS] = {0};
     PyObject *result = NULL;
@@ -546,15 +546,15 @@ static PyObject *fused(PyObject *self, PyObject *args)
     k.z_f32 = f == 0;
     k.n = views[Z].shape[0];
     k.m = views[Z].shape[1];
-    if (valid_o != Py_None) {
-        if (get(valid_o, &views[VALID], PyBUF_SIMPLE, 2, "?B", "valid") < 0)
+    if (mask_o != Py_None) {
+        if (get(mask_o, &views[MASK], PyBUF_SIMPLE, 2, "?B", "mask") < 0)
             goto done;
-        held[VALID] = 1;
-        if (views[VALID].shape[0] != k.n || views[VALID].shape[1] != k.m) {
-            PyErr_SetString(PyExc_ValueError, "valid: not the shape of z");
+        held[MASK] = 1;
+        if (views[MASK].shape[0] != k.n || views[MASK].shape[1] != k.m) {
+            PyErr_SetString(PyExc_ValueError, "mask: not the shape of z");
             goto done;
         }
-        k.mask = views[VALID].buf;
+        k.mask = views[MASK].buf;
     }
     if (nodata_o != Py_None) {
         k.z_nodata = PyFloat_AsDouble(nodata_o);
