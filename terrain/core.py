@@ -141,8 +141,6 @@ def gradient(
     >>> float(d_row[0, 0]), float(d_col[3, 4])
     (1.5, 0.5)
     """
-    if edge_order not in EDGE_ORDERS:
-        raise UsageError(f"edge order must be 1 or 2, not {edge_order!r}")
     f = _elevations(z)
     row_h, row_x = _spacing(row, f.shape[0], detect_uniform)
     col_h, col_x = _spacing(col, f.shape[1], detect_uniform)
@@ -270,6 +268,8 @@ def fused(
         raise UsageError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if product not in PRODUCTS:
         raise UsageError(f"unknown product {product!r}: choose one of {', '.join(PRODUCTS)}")
+    if edge_order not in EDGE_ORDERS:
+        raise UsageError(f"edge order must be 1 or 2, not {edge_order!r}")
     check_units(units)
     f = _elevations(z)
     n, m = f.shape

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from terrain import core, units
+from terrain.errors import UsageError
 
 RNG = np.random.default_rng(7)
 
@@ -81,7 +82,17 @@ def test_products_equal_the_numpy_formulas_on_numpy_gradient(product, units_):
     numpy_ = {"slope": lambda: units.slope(dzdx, dzdy, units_),
               "aspect": lambda: units.aspect(dzdx, dzdy),
               "hillshade": lambda: units.hillshade(dzdx, dzdy, 300.0, 35.0)}[product]()
-    if product == "hillshade" or units_ in ("ratio", "percent") and product == "slope":
+    if product == "hillshade" or (units_ in ("ratio", "percent") and product == "slope"):
         np.testing.assert_array_equal(kernel, numpy_)
     else:
         np.testing.assert_array_max_ulp(kernel, numpy_, maxulp=1)
+
+
+@pytest.mark.parametrize("call", [
+    lambda z: core.fused(z, edge_order=3), lambda z: core.gradient(z, edge_order=0),
+    lambda z: core.fused(z, product="curvature"), lambda z: core.fused(z, method="sobel"),
+    lambda z: core.fused(z, product="slope", units="grads"),
+    lambda z: core.fused(z, np.ones((3, 3), bool))])
+def test_bad_arguments_are_usage_errors(call):
+    with pytest.raises(UsageError):
+        call(np.zeros((4, 5)))
