@@ -70,7 +70,7 @@ _MIN_ROWS_PER_JOB = 64
 Spacing = float | np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq would compare masks as truth values
 class Holes:
     """Which elevations are nodata, as a rule the kernel applies while it reads them.
 

@@ -281,9 +281,12 @@ def read_window(
     if failures:
         raise _read_error(src, band, window, failures + _one_thread_failures(src, band, window))
     nodata = src.nodatavals[band - 1]
-    holes = Holes(nodata=None if nodata is None or np.isnan(nodata) else nodata,
-                  finite=bool(np.issubdtype(native, np.floating)), mask=mask)
-    return z, None if holes == Holes() else holes
+    if nodata is not None and np.isnan(nodata):
+        nodata = None  # NaN is never equal: the float rule covers it
+    finite = bool(np.issubdtype(native, np.floating))
+    if nodata is None and not finite and mask is None:
+        return z, None
+    return z, Holes(nodata=nodata, finite=finite, mask=mask)
 
 
 def _one_thread_failures(src, band: int, window: Window) -> list[str]:

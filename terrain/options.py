@@ -121,8 +121,7 @@ class Options:
         return core.fused(
             z, valid, **geometry.kernel_args(self.method), edge_order=self.edge_order,
             method=self.method, z_factor=1.0 if self.z_factor is None else self.z_factor,
-            product=self.product,
-            units=self.units, azimuth=self.azimuth, altitude=self.altitude,
+            product=self.product, units=self.units, azimuth=self.azimuth, altitude=self.altitude,
             dtype=self.dtype if encoded else dtype,
             nodata=self.nodata if encoded else np.nan, inner=inner, jobs=jobs,
         )

@@ -110,3 +110,24 @@ def test_cog_is_valid_with_same_values(write_dem, tmp_path):
         assert cog.transform == TRANSFORM
         assert cog.descriptions == ("slope",)
     np.testing.assert_array_equal(read(tmp_path / "cog.tif")[0], read(tmp_path / "plain.tif")[0])
+
+
+@pytest.mark.parametrize("dtype", ["int16", "float32"])
+def test_dataset_mask_without_nodata_value(tmp_path, dtype):
+    """An internal mask band and no nodata value (as gdal_translate -mask writes): the
+    masked pixels are holes, as in memory with that mask."""
+    z, valid = rough_dem((60, 50))
+    z = z.astype(dtype)
+    dem = tmp_path / "masked.tif"
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(
+        dem, "w", driver="GTiff", height=60, width=50, count=1, dtype=dtype,
+        crs="EPSG:32633", transform=TRANSFORM,
+    ) as dst:
+        dst.write(z, 1)
+        dst.write_mask(valid)
+    out = tmp_path / "slope.tif"
+    terrain.pipeline.run(dem, out, Options("slope"), jobs=2)
+    with rasterio.open(out) as result:
+        got = result.read()
+    np.testing.assert_array_equal(
+        got, in_memory(z, valid, TRANSFORM, "EPSG:32633", Options("slope")), strict=True)
