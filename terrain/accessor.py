@@ -100,7 +100,7 @@ def _fill_value(da: xr.DataArray) -> float | None:
     return None
 
 
-def _valid(z: np.ndarray, fill: float | None) -> Holes:
+def _holes(z: np.ndarray, fill: float | None) -> Holes:
     """NaN (and infinities) and the fill value are nodata."""
     return Holes(nodata=fill, finite=bool(np.issubdtype(z.dtype, np.floating)))
 
@@ -113,7 +113,7 @@ def _dtype(dtype) -> np.dtype:
 def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None, jobs=1):
     z = np.asarray(z)
     args = () if inner is None else (inner,)
-    return options.compute(z, _valid(z, fill), geometry, *args, dtype=_dtype(z.dtype),
+    return options.compute(z, _holes(z, fill), geometry, *args, dtype=_dtype(z.dtype),
                            jobs=jobs)
 
 

@@ -37,7 +37,7 @@ from terrain.errors import RasterTooSmallError, UsageError
 from terrain.units import SLOPE_UNITS, check_units
 
 __all__ = [
-    "EDGE_ORDERS", "HALO", "HORN_DIVISOR", "HORN_WEIGHTS", "METHODS", "PRODUCTS", "Holes",
+    "EDGE_ORDERS", "HALO", "METHODS", "PRODUCTS", "Holes",
     "default_jobs", "fused", "gradient", "horn", "uniform_step",
 ]
 
@@ -52,14 +52,6 @@ HALO = 2
 #: Gradient methods: :func:`gradient` (second-order central differences, the
 #: Zevenbergen-Thorne stencil inside the raster) and :func:`horn`.
 METHODS = ("central", "horn")
-
-#: Horn's 3x3 weights for the derivative along columns (x); the derivative
-#: along rows uses the transpose. Horn, B.K.P. (1981), "Hill shading and the
-#: reflectance map", Proc. IEEE 69(1), 14-47; gdaldem's default method.
-HORN_WEIGHTS = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
-
-#: The weighted sum spans two pixel steps and weights 1 + 2 + 1 = 4 differences.
-HORN_DIVISOR = 8
 
 #: What :func:`fused` computes: the gradient (2 bands: dz/dx, dz/dy) or one band.
 PRODUCTS = ("gradient", "slope", "aspect", "hillshade")
@@ -157,7 +149,9 @@ def horn(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Derivatives along rows (axis 0) and columns (axis 1) by Horn's method.
 
-    Horn's 3x3 weighted differences (:data:`HORN_WEIGHTS`), with borders and
+    Horn's 3x3 weighted differences (weights 1, 2, 1 across the centre, divided
+    by 8 steps; Horn, B.K.P. (1981), "Hill shading and the reflectance map",
+    Proc. IEEE 69(1), 14-47; gdaldem's default method), with borders and
     holes filled exactly as ``gdaldem slope -compute_edges`` fills them
     (GDAL's ``GDALGeneric3x3Processing`` and ``ComputeVal``), so that slope,
     aspect and hillshade from these derivatives equal gdaldem's everywhere, up
@@ -204,7 +198,7 @@ def horn(
             "Horn's method needs a uniform grid (scalar spacings), not coordinate "
             "arrays: use the 'central' method, or resample the DEM to a regular grid"
         )
-    bands = fused(_elevations(z), valid, row=float(row), col=float(col), method="horn")
+    bands = fused(z, valid, row=float(row), col=float(col), method="horn")
     return bands[1], bands[0]
 
 

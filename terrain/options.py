@@ -91,18 +91,6 @@ class Options:
             return ("",)
         return ("m/m", "m/m")
 
-    def encode(self, band: np.ndarray) -> np.ndarray:
-        """A computed band (float64, NaN = nodata) in the output's type.
-
-        :meth:`compute` with ``encoded=True`` does this in its single pass;
-        this is the numpy reference for it.
-        """
-        if self.product == "hillshade":
-            return _units.hillshade_byte(band)
-        band = band.astype(np.float32)
-        band[np.isnan(band)] = NODATA
-        return band
-
     def with_vertical(self, vertical: VerticalUnit) -> Options:
         """These options with ``z_factor`` resolved to metres per stored elevation value."""
         return replace(self, z_factor=vertical.z_factor)

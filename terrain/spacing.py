@@ -38,7 +38,6 @@ __all__ = [
     "pixel_geometry",
     "unit_metres",
     "vertical_unit",
-    "world_gradient",
 ]
 
 
@@ -358,22 +357,3 @@ def vertical_unit(
         return VerticalUnit(axis.unit_conversion_factor, axis.unit_name, "horizontal unit",
                             warnings=tuple(notes), **parts)
     return VerticalUnit(1.0, "metre", "default", warnings=tuple(notes), **parts)
-
-
-def world_gradient(
-    z: np.ndarray,
-    valid: np.ndarray | None,
-    geometry: PixelGeometry,
-    edge_order: int = 2,
-    z_factor: float = 1.0,
-    method: str = "central",
-) -> tuple[np.ndarray, np.ndarray]:
-    """dz/dx (per metre east) and dz/dy (per metre north) of a raster window.
-
-    ``z_factor`` converts elevations to metres (0.3048 for feet). ``method``
-    is ``central`` (numpy.gradient's scheme, with ``edge_order``) or ``horn``
-    (gdaldem's default 3x3 stencil; ``edge_order`` does not apply).
-    """
-    dzdx, dzdy = core.fused(z, valid, **geometry.kernel_args(method), edge_order=edge_order,
-                            method=method, z_factor=z_factor)
-    return dzdx, dzdy

@@ -6,6 +6,7 @@ import rasterio
 from affine import Affine
 
 import terrain
+from terrain import units
 from terrain.options import Options
 from terrain.spacing import pixel_geometry
 
@@ -25,10 +26,17 @@ def rough_dem(shape, seed=0):
     return z.astype("int16"), ~hole
 
 
+def encode(options, band):
+    """A float64 band (NaN = nodata) as the file stores it, in numpy: the reference."""
+    if options.product == "hillshade":
+        return units.hillshade_byte(band)
+    return np.where(np.isnan(band), options.nodata, band).astype(np.float32)
+
+
 def in_memory(z, valid, transform, crs, options):
-    """The whole raster in one call of the core: the reference."""
+    """The whole raster in one call of the core, encoded by numpy: the reference."""
     geometry = pixel_geometry(transform, crs, z.shape[0])
-    return np.stack([options.encode(b)
+    return np.stack([encode(options, b)
                      for b in options.compute(z.astype(float), valid, geometry)])
 
 
