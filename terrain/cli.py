@@ -21,9 +21,10 @@ from rasterio.errors import RasterioError
 from terrain import pipeline, preview, tiles
 from terrain._signals import Interrupted, raise_on_signals
 from terrain.core import METHODS
-from terrain.errors import TerrainError, UsageError
-from terrain.io import check_format, check_output, check_writable
+from terrain.errors import BadInputError, TerrainError, UsageError, printable
+from terrain.io import check_format, check_output, check_writable, dataset_files, open_dem
 from terrain.options import Options
+from terrain.pipeline import MIN_BLOCK
 from terrain.units import SLOPE_UNITS
 
 __all__ = ["cli", "main"]
@@ -61,7 +62,7 @@ def _common(f):
         click.option("--overwrite", is_flag=True, help="Replace OUT if it exists."),
         click.option("--jobs", type=click.IntRange(min=1), default=None,
                      help="Threads to use.  [default: the number of cores]"),
-        click.option("--block-size", type=click.IntRange(min=1), default=None,
+        click.option("--block-size", type=click.IntRange(min=MIN_BLOCK), default=None,
                      help="Edge of a processing block, pixels.  "
                           "[default: about 1024, aligned to the file's tiles]"),
         click.option("--cog", is_flag=True, help="Write a Cloud-Optimized GeoTIFF."),
@@ -75,7 +76,7 @@ def _common(f):
         click.option("--out-dir", type=click.Path(file_okay=False), default=None,
                      help="Treat every path as a tile of one surface; write one output "
                           "per tile, same name, in this folder."),
-        click.option("--from", "from_list", type=click.File("r", encoding="utf-8"),
+        click.option("--from", "from_list", type=click.File("r", encoding="utf-8-sig"),
                      default=None, metavar="FILE",
                      help="With --out-dir: also take the tiles listed in FILE, one path "
                           "or URL a line ('-' reads stdin)."),
@@ -128,7 +129,7 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
     if from_list is not None:
         if out_dir is None:
             raise click.UsageError("--from lists the tiles of a set: add --out-dir DIR")
-        paths = (*paths, *tiles.read_list(from_list))
+        paths = (*paths, *_read_list(from_list))
     elif not paths:
         raise click.UsageError("missing DEM OUT (or TILE... --out-dir DIR)")
     if out_dir is None:
@@ -139,25 +140,48 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
                 f"expected DEM OUT, got {len(paths)} path{'s' if len(paths) != 1 else ''}"
                 " (for a tile set, add --out-dir DIR)"
             )
+    _RAW_NAMES.update(paths)
     if preview_png is not None:
         check_format(preview_png, "PNG picture", ("PNG",), "; name it .png")
-        check_output(paths[0], preview_png, kwargs.get("overwrite", False))
+        with open_dem(paths[0], kwargs.get("band", 1)) as src:
+            check_output(paths[0], preview_png, kwargs.get("overwrite", False),
+                         dataset_files(src, paths[0]))
         check_writable(preview_png)
     progress = _Progress(product, quiet)
     try:
         if out_dir is None:
             pipeline.run(*paths, options, progress=progress, **kwargs)
             if preview_png is not None:
-                preview.preview_raster(paths[1], preview_png, product)
+                preview.preview_raster(paths[1], preview_png, product,
+                                       overwrite=kwargs.get("overwrite", False))
             return
         failed = tiles.run_tiles(paths, out_dir, options, scheduler=scheduler,
                                  progress=progress, **kwargs)
     finally:
         progress.close()
     for path, reason in failed:
-        click.echo(f"{PROG}: error: {path}: {reason}", err=True)
+        click.echo(f"{PROG}: error: {printable(path)}: {printable(reason)}", err=True)
     if failed:
         sys.exit(1)
+
+
+def _read_list(from_list) -> list[str]:
+    """The tiles of a ``--from`` list; a file that is not UTF-8 text is refused.
+
+    A byte-order mark (Windows editors write one) is no part of the first line.
+    """
+    try:
+        return tiles.read_list(from_list)
+    except UnicodeDecodeError as e:
+        raise BadInputError(
+            f"{printable(from_list.name)}: not UTF-8 text (byte 0x{e.object[e.start]:02x} "
+            "is not UTF-8): save the list as UTF-8"
+        ) from None
+
+
+#: Names from the command line and its lists, raw: escaped wherever they appear
+#: in an error (a newline in a file name must not cut the one line).
+_RAW_NAMES: set[str] = set()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -233,7 +257,7 @@ def hillshade(paths, preview, **kwargs):
 
 
 def _warn(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"{PROG}: warning: {message}", err=True)
+    click.echo(f"{PROG}: warning: {printable(message)}", err=True)
 
 
 #: Lines of C libraries' own messages shown after a successful run, at most.
@@ -302,6 +326,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(argv: list[str] | None) -> int:
     """The exit code of the command line; its error message printed."""
+    _RAW_NAMES.update(sys.argv[1:] if argv is None else argv)
     try:
         code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     except click.ClickException as e:
@@ -314,12 +339,18 @@ def _main(argv: list[str] | None) -> int:
         return _error(e, e.code)
     except (KeyboardInterrupt, click.exceptions.Abort):
         return _error("interrupted", 130)
+    except MemoryError:
+        return _error("out of memory: lower --jobs or --block-size, or free memory", 1)
     except SystemExit as e:  # the tile set's exit code, with its failures printed
         return e.code if isinstance(e.code, int) else 1
     return code if isinstance(code, int) else 0
 
 
 def _error(message: object, code: int) -> int:
-    lines = str(message).strip().splitlines() or ["failed"]
-    click.echo(f"{PROG}: error: {lines[0]}", err=True)
+    message = str(message)
+    for name in sorted(_RAW_NAMES, key=len, reverse=True):
+        if not name.isprintable():
+            message = message.replace(name, printable(name))
+    lines = message.strip().splitlines() or ["failed"]
+    click.echo(f"{PROG}: error: {printable(lines[0])}", err=True)
     return code
