@@ -443,6 +443,8 @@ def _worker_start(parent: int) -> None:
         threading.Thread(target=_watch_parent, daemon=True).start()
     if os.getppid() != parent:  # the parent died before that was in place
         os._exit(128 + signal.SIGTERM)
+    # blocked by the parent while it started this process (see _map_tiles)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _signals.SIGNALS)
 
 
 def _die_with_parent() -> bool:
@@ -671,10 +673,15 @@ def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
 
     threading.excepthook = manager_failed
     try:
+        # the signals wait while workers start: a worker starts with this process's
+        # handlers, and one run before it has its own would print a traceback
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _signals.SIGNALS)
         try:
             futures += [pool.submit(_write_tiles, job, group) for group in groups]
         except (OSError, RuntimeError) as e:  # fork failed: a process or memory limit
             raise _start_failed(workers, e) from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         for future in _completed(futures, pool, manager_failures):
             try:
                 results = future.result()
@@ -727,15 +734,16 @@ def _stop_pool(pool: ProcessPoolExecutor, futures) -> None:
     for future in futures:
         future.cancel()
     processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
+    manager = getattr(pool, "_executor_manager_thread", None)
+    started = manager is not None and manager.ident is not None  # else no tile started
+    for process in processes if started else ():
         with contextlib.suppress(OSError, AttributeError):
             process.terminate()
-    manager = getattr(pool, "_executor_manager_thread", None)
-    if manager is not None and manager.is_alive():
+    if started and manager.is_alive():
         pool.shutdown(wait=True, cancel_futures=True)
         return
     # a second for a tile's temporary output to go, unless no tile ever started
-    deadline = time.monotonic() + (0 if manager is None or manager.ident is None else 1)
+    deadline = time.monotonic() + (1 if started else 0)
     for process in processes:
         with contextlib.suppress(OSError, AttributeError, ValueError):
             process.join(max(0.0, deadline - time.monotonic()))
