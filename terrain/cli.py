@@ -75,7 +75,8 @@ def _common(f):
                      metavar="PNG", help="Also write a colour picture of the result."),
         click.option("--out-dir", type=click.Path(file_okay=False), default=None,
                      help="Treat every path as a tile of one surface; write one output "
-                          "per tile, same name, in this folder."),
+                          "per tile, same name, in this folder (or under this object-storage "
+                          "prefix, s3://bucket/prefix)."),
         click.option("--from", "from_list", type=click.File("r", encoding="utf-8"),
                      default=None, metavar="FILE",
                      help="With --out-dir: also take the tiles listed in FILE, one path "

@@ -279,7 +279,7 @@ def _libraries() -> list[str]:
 @cache
 def _gdal() -> _Gdal:
     """GDAL's C API in the libgdal rasterio uses (the one that sees rasterio's settings)."""
-    import rasterio._base  # noqa: F401  (loads libgdal)
+    import rasterio._base
 
     probe, token = "TERRAIN_SAME_GDAL", secrets.token_hex(8)
     rasterio.env.set_gdal_config(probe, token)

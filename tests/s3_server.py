@@ -22,6 +22,7 @@ With ``--log``, each request that is carried out appends a line to FILE
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -48,10 +49,8 @@ def outage(app):
         if not answering.is_set():
             connection = environ.get("werkzeug.socket")
             if connection is not None:
-                try:
+                with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             start_response("503 Service Unavailable", [("Content-Length", "0")])
             return [b""]
         return app(environ, start_response)

@@ -22,8 +22,8 @@ from affine import Affine
 
 from terrain import storage
 from terrain.cli import main
-from terrain.io import check_local_output
 from terrain.errors import UsageError
+from terrain.io import check_local_output
 
 from .s3 import S3, empty, tree
 
@@ -354,7 +354,8 @@ def test_server_stops_in_the_middle_of_a_tile_set(s3, bucket, local_tmp, tile_se
     assert stopped.is_set()
     written = {Path(k).name for k in s3.keys(bucket)}
     failed = [t for t in tiles if t.name not in written]
-    assert written and failed, "the server must stop in the middle of the set"
+    assert written, "the server must stop in the middle of the set"
+    assert failed, "the server must stop in the middle of the set"
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines == [f"terrain: error: {t}: s3://{bucket}/slopes/{t.name}: upload failed: "
