@@ -34,6 +34,7 @@ import atexit
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
 import multiprocessing.util
 import os
 import re
@@ -189,6 +190,8 @@ class _Gdal:
             ("VSIFWriteL", c.c_size_t, [c.c_char_p, c.c_size_t, c.c_size_t, c.c_void_p]),
             ("VSIFCloseL", c.c_int, [c.c_void_p]),
             ("CPLGetConfigOption", c.c_char_p, [c.c_char_p, c.c_char_p]),
+            ("VSIGetFileMetadata", c.POINTER(c.c_char_p), [c.c_char_p, c.c_char_p, c.c_void_p]),
+            ("CSLDestroy", None, [c.POINTER(c.c_char_p)]),
         ]:
             function = getattr(lib, name)
             function.restype, function.argtypes = restype, argtypes
@@ -210,6 +213,23 @@ class _Gdal:
         found = self.lib.VSIStatExL(path.encode(), buffer, _STAT_EXISTS | _STAT_SET_ERROR) == 0
         message = (self.lib.VSIGetLastErrorMsg() or b"").decode("utf-8", "replace")
         return found, self.lib.VSIGetLastErrorNo(), message
+
+    def etag(self, path: str) -> str | None:
+        """The object's ETag, asked of the server (None if it can't say)."""
+        self.lib.VSICurlPartialClearCache(path.encode())
+        headers = self.lib.VSIGetFileMetadata(path.encode(), b"HEADERS", None)
+        if not headers:
+            return None
+        try:
+            i, found = 0, None
+            while headers[i] is not None:
+                name, _, value = headers[i].decode("utf-8", "replace").partition("=")
+                if name.lower() == "etag":
+                    found = value.strip().strip('"')
+                i += 1
+            return found
+        finally:
+            self.lib.CSLDestroy(headers)
 
     def capabilities(self, path: str) -> tuple[bool, int, int, int]:
         """(abort supported, minimum and maximum part size in MiB, most parts)."""
@@ -455,9 +475,14 @@ def upload(local: str | os.PathLike, target: str) -> None:
         if size <= part:
             with open(local, "rb") as f:
                 data = f.read()
-            if not gdal.put(vsi, data):
-                raise UploadError(f"{target}: upload failed: {_reason(messages)}")
-            return
+            if gdal.put(vsi, data):
+                return
+            reason, answered = _reason(messages), _server_reason(messages) is not None
+            # no answer: the PUT may have been carried out all the same; its ETag
+            # (the MD5 of the content, for a single PUT) tells
+            if not answered and gdal.etag(vsi) == hashlib.md5(data).hexdigest():
+                return
+            raise UploadError(f"{target}: upload failed: {reason}")
         _multipart(gdal, local, vsi, target, size, part, messages)
 
 

@@ -23,10 +23,12 @@ KEY, SECRET, REGION = "testing", "testing", "us-east-1"
 class S3:
     """moto's S3 server on 127.0.0.1, in its own process."""
 
-    def __init__(self, log: Path | None = None):
+    def __init__(self, log: Path | None = None, lose_answers: str | None = None):
         command = [sys.executable, str(SERVER), "--timeout", "600"]
         if log is not None:
             command += ["--log", str(log)]
+        if lose_answers is not None:
+            command += ["--lose-answers", lose_answers]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         self.port = int(self.process.stdout.readline())
         self.endpoint = f"127.0.0.1:{self.port}"

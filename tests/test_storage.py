@@ -230,6 +230,31 @@ def test_local_temporary_disk_full_names_the_object(s3, bucket, dem, tmp_path):
     assert s3.uploads(bucket) == []
 
 
+@pytest.mark.parametrize(("lost", "extra"), [
+    (r"^PUT /[^?]*/s\.tif\?$", {}),  # the single PUT of a small output
+    (r"^POST .*uploadId=", {"VSIS3_CHUNK_SIZE": "5"}),  # completing a multipart upload
+])
+def test_lost_answer_to_the_last_request(write_dem, tmp_path, monkeypatch, lost, extra):
+    """The server stores the object but its answer is lost: terrain asks, and succeeds."""
+    server = S3(lose_answers=lost)
+    try:
+        server.bucket("lossy")
+        tmp = tmp_path / "tmpdir"
+        tmp.mkdir()
+        for name, value in server.env(TMPDIR=str(tmp), **extra).items():
+            monkeypatch.setenv(name, value)
+        dem = write_dem(rough((1100, 1100) if extra else (300, 300)), TRANSFORM,
+                        dtype="float32")
+        args = ("--co", "COMPRESS=NONE") if extra else ()  # 9.7 MB: 2 parts of 5 MiB
+        assert run("gradient", dem, tmp_path / "s.tif", *args) == 0
+        assert run("gradient", dem, "s3://lossy/s.tif", *args) == 0
+        same_file(server, "lossy", "s.tif", tmp_path / "s.tif")
+        assert server.uploads("lossy") == []
+        assert empty(tmp)
+    finally:
+        server.close()
+
+
 # --- interrupted ---------------------------------------------------------------------------
 
 PAUSED_UPLOAD = """
