@@ -98,8 +98,14 @@ def expand(inputs: Iterable[str | os.PathLike]) -> list[str]:
         if not is_local(item):
             paths.append(item)
         elif os.path.isdir(item):
-            paths += sorted(str(p) for p in Path(item).iterdir()
-                            if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+            found = sorted(str(p) for p in Path(item).iterdir()
+                           if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+            if not found:
+                raise InputNotFoundError(
+                    f"{item}: no raster in this folder (looked for "
+                    f"{', '.join(RASTER_SUFFIXES)}); name the files, or a pattern"
+                )
+            paths += found
         elif glob.has_magic(item) and not os.path.exists(item):
             matches = sorted(glob.glob(item))
             if not matches:
@@ -454,6 +460,8 @@ def run_tiles(
     """
     jobs = default_jobs() if jobs is None else jobs
     check_local_output(out_dir)
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]  # one path or pattern, not its characters
     paths = expand(inputs)
     if not paths:
         raise InputNotFoundError("no input tile given")
@@ -536,6 +544,8 @@ def _check_outputs(paths: list[str], out_dir: Path, overwrite: bool) -> None:
             )
         names[name] = path
         out = out_dir / name
+        if out.is_dir():
+            raise OutputExistsError(f"{out}: is a folder, where {path}'s output would go")
         if is_local(path) and out.exists() and os.path.exists(path) and out.samefile(path):
             raise OutputExistsError(f"{out}: the output would overwrite the input")
         if out.exists() and not overwrite:
