@@ -7,7 +7,8 @@ eagerly on NumPy data or lazily (``map_overlap`` with the core's halo) on Dask
 data.
 
 >>> import rioxarray, terrain                                  # doctest: +SKIP
->>> dem = rioxarray.open_rasterio("dem.tif", masked=True).squeeze("band", drop=True)
+>>> dem = rioxarray.open_rasterio("dem.tif", masked=True)      # doctest: +SKIP
+>>> dem = dem.squeeze("band", drop=True)                       # doctest: +SKIP
 >>> dem.terrain.slope(units="degrees")                         # doctest: +SKIP
 """
 
