@@ -597,7 +597,8 @@ def _on_cluster(job: _Job, indices, scheduler: str):
         from distributed import Client, as_completed
     except ImportError:
         raise UsageError(
-            "--scheduler needs Dask distributed: pip install 'terrain-dem[dask]' (or '.[dask]' from a checkout)"
+            "--scheduler needs Dask distributed: pip install 'terrain-dem[dask]' "
+            "(or '.[dask]' from a checkout)"
         ) from None
     with Client(scheduler) as client:
         shared = client.scatter(job, broadcast=True)
