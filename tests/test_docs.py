@@ -139,3 +139,13 @@ def test_page_runs_as_written(page, tmp_path, monkeypatch):
                     f"{where}:{line}: `{command}` exited {done.returncode}, not {want}\n"
                     f"{done.stderr[-2000:]}"
                 )
+
+
+def test_the_version_written_down_is_the_package_s():
+    """README and CITATION.cff name terrain.__version__, the one place it is set."""
+    import terrain
+
+    assert f"terrain {terrain.__version__} ·" in (ROOT / "README.md").read_text(encoding="utf-8")
+    cff = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    assert f"\nversion: {terrain.__version__}\n" in cff
+    assert f"## {terrain.__version__.split('.dev')[0]} " in (ROOT / "CHANGELOG.md").read_text()
