@@ -6,9 +6,14 @@ CRS from rioxarray (when present), and runs the same core as the file path,
 eagerly on NumPy data or lazily (``map_overlap`` with the core's halo) on Dask
 data.
 
->>> import rioxarray, terrain                                  # doctest: +SKIP
->>> dem = rioxarray.open_rasterio("dem.tif", masked=True).squeeze("band", drop=True)
->>> dem.terrain.slope(units="degrees")                         # doctest: +SKIP
+>>> import numpy as np, rioxarray, xarray as xr
+>>> import terrain
+>>> z = np.add.outer(np.zeros(4), 3.0 * np.arange(5))  # rises 3 m per 10 m eastward
+>>> dem = xr.DataArray(z, dims=("y", "x"),
+...                    coords={"y": -10.0 * np.arange(4), "x": 10.0 * np.arange(5)})
+>>> slope = dem.rio.write_crs("EPSG:32633").terrain.slope()
+>>> round(float(slope.min()), 12), round(float(slope.max()), 12), slope.attrs["units"]
+(0.3, 0.3, 'm/m')
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from terrain.spacing import (
     VerticalUnit,
     VerticalUnitWarning,
     coordinate_geometry,
+    pixel_geometry,
     vertical_unit,
 )
 
@@ -72,6 +78,49 @@ def _crs(da: xr.DataArray, y: str):
     return crs
 
 
+#: Pixel-centre coordinates within this fraction of a pixel of a transform's
+#: are that transform's grid (rioxarray computes them with other rounding).
+_ON_GRID = 1e-6
+
+
+def _transform(da: xr.DataArray):
+    """The GeoTransform rioxarray recorded from the file (``spatial_ref``), or None."""
+    for coord in da.coords.values():
+        text = coord.attrs.get("GeoTransform") if coord.ndim == 0 else None
+        if isinstance(text, str):
+            from affine import Affine
+
+            try:
+                values = [float(v) for v in text.split()]
+                return Affine.from_gdal(*values)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _geometry(da: xr.DataArray, y: str, x: str, crs) -> PixelGeometry:
+    """The metre geometry of the grid, as the file path computes it where it can.
+
+    A DataArray read by rioxarray keeps the file's transform: where its
+    coordinates are that transform's pixel centres (the whole raster or a
+    slice of it), the geometry is the file path's for the transform, cut to
+    the slice, so that the accessor and the command line give the same bits.
+    Otherwise (other coordinates, or none recorded) it comes from the coordinates.
+    """
+    ys, xs = da[y].values.astype(float), da[x].values.astype(float)
+    t = _transform(da)
+    if t is not None and t.b == 0 and t.d == 0 and t.a != 0 and t.e != 0 and ys.size and xs.size:
+        rows = (ys - t.f) / t.e - 0.5
+        cols = (xs - t.c) / t.a - 0.5
+        r0, c0 = round(rows[0]), round(cols[0])
+        if (r0 >= 0 and c0 >= 0
+                and np.allclose(rows, r0 + np.arange(ys.size), rtol=0, atol=_ON_GRID)
+                and np.allclose(cols, c0 + np.arange(xs.size), rtol=0, atol=_ON_GRID)):
+            whole = pixel_geometry(t, crs, r0 + ys.size)
+            return whole.window(slice(r0, r0 + ys.size), slice(c0, c0 + xs.size))
+    return coordinate_geometry(ys, xs, crs)
+
+
 def _vertical(da: xr.DataArray, crs, z_factor: float | None) -> VerticalUnit:
     """The elevations' unit, by the file path's rule, from what xarray carries.
 
@@ -105,16 +154,22 @@ def _holes(z: np.ndarray, fill: float | None) -> Holes:
     return Holes(nodata=fill, finite=bool(np.issubdtype(z.dtype, np.floating)))
 
 
-def _dtype(dtype) -> np.dtype:
-    """Results are float32 for float32 (or smaller) elevations, else float64."""
+def _dtype(dtype, options: Options) -> np.dtype:
+    """Results are float32 for float32 (or smaller) elevations, else float64.
+
+    Hillshade is gdaldem's Byte, 0 for nodata, as the command line writes it.
+    """
+    if options.product == "hillshade":
+        return np.dtype(options.dtype)
     return np.result_type(dtype, np.float32)
 
 
 def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None, jobs=1):
     z = np.asarray(z)
     args = () if inner is None else (inner,)
-    return options.compute(z, _holes(z, fill), geometry, *args, dtype=_dtype(z.dtype),
-                           jobs=jobs)
+    encoded = options.product == "hillshade"
+    return options.compute(z, _holes(z, fill), geometry, *args, encoded=encoded,
+                           dtype=_dtype(z.dtype, options), jobs=jobs)
 
 
 def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
@@ -138,8 +193,8 @@ def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
 
     return dsa.map_overlap(
         block, data, depth=HALO, boundary="none", trim=False, allow_rechunk=False,
-        chunks=((nbands,), *data.chunks), new_axis=0, dtype=_dtype(data.dtype),
-        meta=np.empty((0, 0, 0), dtype=_dtype(data.dtype)),
+        chunks=((nbands,), *data.chunks), new_axis=0, dtype=_dtype(data.dtype, options),
+        meta=np.empty((0, 0, 0), dtype=_dtype(data.dtype, options)),
     )
 
 
@@ -161,7 +216,7 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
         )
     da = da.transpose(y, x)
     crs = _crs(da, y)
-    geometry = coordinate_geometry(da[y].values, da[x].values, crs)
+    geometry = _geometry(da, y, x, crs)
     options = options.with_vertical(_vertical(da, crs, options.z_factor))
     fill = _fill_value(da)
     names = [_NAMES[b] for b in PRODUCTS[options.product]]
@@ -173,7 +228,8 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
     return [
         xr.DataArray(
             data[i], dims=(y, x), coords=coords, name=name,
-            attrs={"units": unit, "long_name": _LONG_NAMES[name]},
+            attrs={"units": unit, "long_name": _LONG_NAMES[name],
+                   **({"_FillValue": 0} if options.product == "hillshade" else {})},
         )
         for i, (name, unit) in enumerate(zip(names, options.band_units, strict=True))
     ]
@@ -206,7 +262,7 @@ class TerrainAccessor:
     def hillshade(self, azimuth: float = 315.0, altitude: float = 45.0,
                   z_factor: float | None = None, method: str = "central",
                   edge_order: int = 2) -> xr.DataArray:
-        """gdaldem's hillshade, 1-255 as floats; NaN for nodata."""
+        """gdaldem's hillshade: Byte (uint8) 1-255, 0 for nodata (``_FillValue``)."""
         options = Options("hillshade", "ratio", edge_order, z_factor, method,
                           azimuth, altitude)
         return compute(self._da, options)[0]

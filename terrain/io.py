@@ -423,6 +423,11 @@ def check_output(src_path: str | os.PathLike, dst_path: str | os.PathLike,
         return
     local_src = is_local(src_path)
     src_path, dst_path = Path(src_path), Path(dst_path)
+    if dst_path.is_dir():
+        raise OutputExistsError(
+            f"{dst_path}: is a folder; name the output file in it (for a tile set, "
+            "give the folder as --out-dir)"
+        )
     if (local_src and dst_path.exists() and src_path.exists()
             and dst_path.samefile(src_path)):
         raise OutputExistsError(f"{dst_path}: the output would overwrite the input")

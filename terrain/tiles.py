@@ -104,8 +104,14 @@ def expand(inputs: Iterable[str | os.PathLike]) -> list[str]:
         if not is_local(item):
             paths.append(item)
         elif os.path.isdir(item):
-            paths += sorted(str(p) for p in Path(item).iterdir()
-                            if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+            found = sorted(str(p) for p in Path(item).iterdir()
+                           if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+            if not found:
+                raise InputNotFoundError(
+                    f"{item}: no raster in this folder (looked for "
+                    f"{', '.join(RASTER_SUFFIXES)}); name the files, or a pattern"
+                )
+            paths += found
         elif glob.has_magic(item) and not os.path.exists(item):
             matches = sorted(glob.glob(item))
             if not matches:
@@ -521,6 +527,8 @@ def run_tiles(
     """
     jobs = default_jobs() if jobs is None else jobs
     check_local_output(out_dir)
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]  # one path or pattern, not its characters
     paths = expand(inputs)
     if not paths:
         raise InputNotFoundError("no input tile given")
@@ -609,6 +617,8 @@ def _check_outputs(paths: list[str], out_dir: Path | str, overwrite: bool) -> No
         return
     for name, path in names.items():
         out = out_dir / name
+        if out.is_dir():
+            raise OutputExistsError(f"{out}: is a folder, where {path}'s output would go")
         if is_local(path) and out.exists() and os.path.exists(path) and out.samefile(path):
             raise OutputExistsError(f"{out}: the output would overwrite the input")
         if out.exists() and not overwrite:
@@ -660,7 +670,8 @@ def _on_cluster(job: _Job, indices, scheduler: str):
         from distributed import Client, as_completed
     except ImportError:
         raise UsageError(
-            "--scheduler needs Dask distributed: pip install 'terrain[dask]'"
+            "--scheduler needs Dask distributed: pip install 'terrain-dem[dask]' "
+            "(or '.[dask]' from a checkout)"
         ) from None
     from distributed import Event, wait
 

@@ -35,34 +35,50 @@ def cli(*args):
 @pytest.mark.parametrize("masked", [True, False])
 @pytest.mark.parametrize("units", ["ratio", "degrees"])
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
-def test_sample_equals_command_line(tmp_path, path, units, masked):
+def test_sample_equals_command_line_bit_for_bit(tmp_path, path, units, masked):
+    """The same metre geometry from the file's transform: the same float32 bits."""
     cli("slope", path, tmp_path / "s.tif", "--units", units)
-    want = read(tmp_path / "s.tif", 1)[0]
+    want = read(tmp_path / "s.tif", 1)[0].astype(np.float32)
     got = open_dem(path, masked=masked).terrain.slope(units=units)
-    np.testing.assert_array_equal(np.isnan(got.values), np.isnan(want))
-    np.testing.assert_allclose(got.values, want, atol=1e-4, rtol=1e-6)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.values, want)
     assert got.rio.crs == rasterio.open(path).crs
     assert got.attrs["units"] == {"ratio": "m/m", "degrees": "degree"}[units]
     xr.testing.assert_equal(got.x, open_dem(path).x)
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
-def test_gradient_and_aspect_equal_command_line(tmp_path, path):
+def test_gradient_aspect_and_hillshade_equal_command_line_bit_for_bit(tmp_path, path):
     cli("gradient", path, tmp_path / "g.tif")
     cli("aspect", path, tmp_path / "a.tif")
+    cli("hillshade", path, tmp_path / "h.tif")
     dem = open_dem(path, masked=True)
     g = dem.terrain.gradient()
     assert set(g.data_vars) == {"dzdx", "dzdy"}
     (dzdx, dzdy), _ = read(tmp_path / "g.tif")
-    np.testing.assert_allclose(g.dzdx.values, dzdx, atol=1e-6)
-    np.testing.assert_allclose(g.dzdy.values, dzdy, atol=1e-6)
-    aspect = dem.terrain.aspect().values
-    want = read(tmp_path / "a.tif", 1)[0]
-    # flat is flat in both, up to gradients of rounding size (~1e-9 m/m)
-    tilted = np.hypot(dzdx, dzdy) > 1e-6
-    np.testing.assert_array_equal(np.isnan(aspect)[tilted], np.isnan(want)[tilted])
-    diff = np.abs(aspect - want)
-    assert np.nanmax(np.minimum(diff, 360 - diff)) < 1e-3
+    np.testing.assert_array_equal(g.dzdx.values, dzdx.astype(np.float32))
+    np.testing.assert_array_equal(g.dzdy.values, dzdy.astype(np.float32))
+    np.testing.assert_array_equal(dem.terrain.aspect().values,
+                                  read(tmp_path / "a.tif", 1)[0].astype(np.float32))
+    shade = dem.terrain.hillshade()
+    with rasterio.open(tmp_path / "h.tif") as src:
+        want = src.read(1)
+        assert src.nodata == shade.attrs["_FillValue"] == 0
+    assert shade.dtype == want.dtype == np.uint8
+    np.testing.assert_array_equal(shade.values, want)
+    lazy = dem.chunk({"y": 50, "x": 64}).terrain.hillshade()
+    assert lazy.dtype == np.uint8
+    np.testing.assert_array_equal(lazy.values, want)
+
+
+def test_a_slice_equals_the_command_line_cut(tmp_path):
+    """A slice keeps the file's grid: the same bits as the whole file's result cut."""
+    cli("slope", SAMPLES[0], tmp_path / "s.tif")
+    want = read(tmp_path / "s.tif", 1)[0].astype(np.float32)
+    dem = open_dem(SAMPLES[0], masked=True)
+    part = dem.isel(y=slice(40, 200), x=slice(30, 300)).terrain.slope().values
+    # inside the slice (away from its own border, where the slice's stencil differs)
+    np.testing.assert_array_equal(part[2:-2, 2:-2], want[42:198, 32:298])
 
 
 @pytest.mark.parametrize("chunks", [(1, 1), (3, 5), (64, 50), (500, 7)])
