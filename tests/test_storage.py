@@ -99,7 +99,7 @@ def same_file(s3, bucket, key, local: Path):
 
 # --- one output -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("extra", [[], ["--cog"], ["--co", "COMPRESS=ZSTD"]])
+@pytest.mark.parametrize("extra", [[], ["--cog"]])
 def test_one_output_is_the_local_result_uploaded(s3, bucket, local_tmp, dem, tmp_path,
                                                  extra):
     assert run("slope", dem, tmp_path / "slope.tif", *extra) == 0
@@ -230,6 +230,7 @@ def test_local_temporary_disk_full_names_the_object(s3, bucket, dem, tmp_path):
     assert s3.uploads(bucket) == []
 
 
+@pytest.mark.slow  # two more servers: about 6 s
 @pytest.mark.parametrize(("lost", "extra"), [
     (r"^PUT /[^?]*/s\.tif\?$", {}),  # the single PUT of a small output
     (r"^POST .*uploadId=", {"VSIS3_CHUNK_SIZE": "5"}),  # completing a multipart upload
