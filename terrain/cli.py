@@ -22,8 +22,9 @@ from terrain import __version__, pipeline, preview, tiles
 from terrain._signals import Interrupted, raise_on_signals
 from terrain.core import METHODS
 from terrain.errors import TerrainError, UsageError
-from terrain.io import check_format, check_output, check_writable
+from terrain.io import check_format, check_output, check_writable, is_local
 from terrain.options import Options
+from terrain.storage import vsi_path
 from terrain.units import SLOPE_UNITS
 
 __all__ = ["cli", "main"]
@@ -76,7 +77,8 @@ _SHARED = {
     "tiles": [
         click.option("--out-dir", type=click.Path(file_okay=False), default=None,
                      help="Treat every path as a tile of one surface; write one output "
-                          "per tile, same name, in this folder."),
+                          "per tile, same name, in this folder (or under this object-storage "
+                          "prefix, s3://bucket/prefix)."),
         click.option("--from", "from_list", type=click.File("r", encoding="utf-8"),
                      default=None, metavar="FILE",
                      help="With --out-dir: also take the tiles listed in FILE, one path "
@@ -157,6 +159,8 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
                 " (for a tile set, add --out-dir DIR)"
             )
     if preview_png is not None:
+        if not is_local(preview_png):
+            raise UsageError(f"{preview_png}: the preview is a local file; give a local path")
         check_format(preview_png, "PNG picture", ("PNG",), "; name it .png")
         check_output(paths[0], preview_png, kwargs.get("overwrite", False))
         check_writable(preview_png)
@@ -164,8 +168,8 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
     try:
         if out_dir is None:
             pipeline.run(*paths, options, progress=progress, **kwargs)
-            if preview_png is not None:
-                preview.preview_raster(paths[1], preview_png, product)
+            if preview_png is not None:  # drawn from the output, read back if uploaded
+                preview.preview_raster(vsi_path(paths[1]), preview_png, product)
             return
         failed = tiles.run_tiles(paths, out_dir, options, scheduler=scheduler,
                                  progress=progress, **kwargs)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from rasterio.windows import Window
 
 from .conftest import unavailable
@@ -152,8 +153,55 @@ def tiles(scratch: Path, env: dict) -> Iterator[None]:
     for path in cut_tiles(data / "jacksboro_utm16n.tif", lidar / "2024", n=2):
         path.rename(lidar / path.name)
     (lidar / "2024").rmdir()
-    with web(scratch, env, {"example.com": {f"dem/{p.name}": p for p in remote}}):
+    with (web(scratch, env, {"example.com": {f"dem/{p.name}": p for p in remote}}),
+          object_storage(scratch, env)):
         yield
+
+
+#: The buckets of docs/tiles.md's "On a cluster, to object storage".
+TILES_BUCKET, RESULTS_BUCKET = "dem-tiles", "dem-results"
+
+
+def cog_tiles(dem: Path, folder: Path, n: int = 2) -> list[Path]:
+    """``dem`` cut into n x n Cloud-Optimized GeoTIFF tiles named r{i}c{j}.tif."""
+    plain = cut_tiles(dem, folder / "plain", n)
+    paths = []
+    for path in plain:
+        paths.append(folder / path.name)
+        rasterio.shutil.copy(path, paths[-1], driver="COG")
+    return paths
+
+
+@contextlib.contextmanager
+def object_storage(scratch: Path, env: dict) -> Iterator[None]:
+    """An S3 server holding COG tiles, and a Dask cluster of 2 workers.
+
+    The server is moto's (tests/s3_server.py) on 127.0.0.1: the bucket
+    ``dem-tiles`` holds the sample DEM cut in 4 COG tiles under
+    ``jacksboro/``, and ``dem-results`` is empty. ``env`` gets GDAL's settings
+    for the server (``AWS_S3_ENDPOINT``, ``AWS_HTTPS=NO``,
+    ``AWS_VIRTUAL_HOSTING=FALSE``, test keys) and ``SCHEDULER``, the cluster's
+    address; its workers have the same settings, as real workers must.
+    """
+    import distributed
+
+    from .s3 import S3
+
+    server = S3()
+    try:
+        server.bucket(TILES_BUCKET)
+        server.bucket(RESULTS_BUCKET)
+        for path in cog_tiles(scratch / "data" / "jacksboro_utm16n.tif",
+                              scratch.parent / "cogs"):
+            server.client.upload_file(str(path), TILES_BUCKET, f"jacksboro/{path.name}")
+        # the examples' https:// URLs go through a proxy (see web), the server not
+        settings = server.env(GDAL_HTTP_TIMEOUT="30", NO_PROXY="127.0.0.1")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None, env=settings) as cluster:
+            env.update(settings, SCHEDULER=cluster.scheduler_address)
+            yield
+    finally:
+        server.close()
 
 
 @contextlib.contextmanager
