@@ -197,7 +197,7 @@ def object_storage(scratch: Path, env: dict) -> Iterator[None]:
         # the examples' https:// URLs go through a proxy (see web), the server not
         settings = server.env(GDAL_HTTP_TIMEOUT="30", NO_PROXY="127.0.0.1")
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, env=settings) as cluster:
+                                      dashboard_address=":0", env=settings) as cluster:
             env.update(settings, SCHEDULER=cluster.scheduler_address)
             yield
     finally:

@@ -337,7 +337,7 @@ def cluster(s3, tmp_path_factory):
     distributed = pytest.importorskip("distributed")
     disk = tmp_path_factory.mktemp("workers")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None,
+                                  dashboard_address=":0",
                                   env=s3.env(TMPDIR=str(disk))) as local:
         yield local.scheduler_address, [disk]
 

@@ -160,7 +160,7 @@ def test_on_a_local_dask_cluster(write_dem, tmp_path):
     whole = write_dem(z, TRANSFORM, nodata=-32768, name="whole.tif")
     assert run("slope", whole, tmp_path / "whole_slope.tif") == 0
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         assert run("slope", *paths, "--out-dir", tmp_path / "out",
                    "--scheduler", cluster.scheduler_address) == 0
     check_seamless(tmp_path, tmp_path / "whole_slope.tif", paths, tmp_path / "out")
