@@ -14,6 +14,9 @@ moment, which it can only do once something of it runs).
 
 import importlib
 
+#: The version, in this one place (pyproject.toml reads it from here).
+__version__ = "0.2.0.dev0"
+
 from terrain._hook import register_when_imported
 from terrain.errors import (
     BadInputError,

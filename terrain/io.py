@@ -2,7 +2,9 @@
 
 Inputs are opened read-only and never modified. Outputs are float32 GeoTIFFs
 on the input's grid, written to a temporary file beside the target and
-renamed into place only once complete.
+renamed into place only once complete; or, for an object in object storage
+(``s3://``...), written to a local temporary folder, checked, then uploaded
+whole (:mod:`terrain.storage`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
+from terrain import storage
 from terrain._gdalerrors import gdal_failures
 from terrain.core import Holes
 from terrain.errors import (
@@ -629,16 +632,28 @@ def side_cars(path: str | os.PathLike) -> list[Path]:
 
 def check_output(src_path: str | os.PathLike, dst_path: str | os.PathLike,
                  overwrite: bool, inputs: dict[tuple[int, int], str] | None = None) -> None:
-    """Refuse an output that is not a local path, exists (unless ``overwrite``) or is the input.
+    """Refuse an output that exists (unless ``overwrite``), is the input, or can't be written.
 
-    ``inputs`` are the files the input dataset reads (:func:`dataset_files`);
-    by default those its path names. Neither the output nor its side-cars
-    may be one of them (compared by device and inode), nor, unless
-    ``overwrite``, exist (a dangling symbolic link exists); with
-    ``overwrite`` they must be regular files (or links, replaced themselves).
+    A local path, or an object in object storage (checked by asking the
+    store: see :func:`terrain.storage.check_target`). ``inputs`` are the
+    files the input dataset reads (:func:`dataset_files`); by default those
+    its path names. Neither a local output nor its side-cars may be one of
+    them (compared by device and inode), nor, unless ``overwrite``, exist (a
+    dangling symbolic link exists); with ``overwrite`` they must be regular
+    files (or links, replaced themselves).
     """
     check_local_output(dst_path)
+    if storage.is_object_storage(dst_path):
+        if os.fspath(dst_path) == os.fspath(src_path):
+            raise OutputExistsError(f"{dst_path}: the output would overwrite the input")
+        storage.check_target(os.fspath(dst_path), overwrite)
+        return
     dst_path = Path(dst_path)
+    if dst_path.is_dir():
+        raise OutputExistsError(
+            f"{printable(dst_path)}: is a folder; name the output file in it (for a tile "
+            "set, give the folder as --out-dir)"
+        )
     check_target(dst_path, overwrite, _path_files(src_path) if inputs is None else inputs,
                  _identity(src_path) if is_local(src_path) else None)
     if not dst_path.parent.is_dir():
@@ -705,14 +720,20 @@ def _check_replaceable(path: Path, overwrite: bool, of: Path | None = None) -> N
 
 
 def check_local_output(path: str | os.PathLike) -> None:
-    """Refuse a URL or GDAL /vsi path as an output (outputs are local files), a name
-    that is not UTF-8 (GDAL takes UTF-8 names), and a file name over the file
-    system's limit (NAME_MAX bytes)."""
+    """Refuse an output that is neither a local path nor an object in object storage,
+    a name that is not UTF-8 (GDAL takes UTF-8 names), and a local file name
+    over the file system's limit (NAME_MAX bytes).
+
+    Object storage is ``s3://``, ``gs://``, ``az://`` or GDAL's ``/vsis3/``,
+    ``/vsigs/``, ``/vsiaz/``, ``/vsiadls/``, ``/vsioss/``; any other URL or
+    /vsi path is refused.
+    """
     path = os.fspath(path)
-    if not is_local(path):
+    if not is_local(path) and not storage.is_object_storage(path):
         raise UsageError(
-            f"{printable(path)}: outputs are local files; give a local path "
-            "(and copy the result where it should go)"
+            f"{printable(path)}: outputs are local files or objects in object storage "
+            "(s3://, gs://, az://); give one of those (and copy the result where it "
+            "should go)"
         )
     try:
         path.encode("utf-8")
@@ -722,7 +743,7 @@ def check_local_output(path: str | os.PathLike) -> None:
         ) from None
     name = len(os.fsencode(os.path.basename(path)))
     limit = _name_max(os.path.dirname(path) or ".")
-    if name > limit:
+    if is_local(path) and name > limit:
         raise UsageError(
             f"{printable(path)}: its file name is {name} bytes long; this file system takes "
             f"{limit} at most"
@@ -783,40 +804,59 @@ def atomic_output(
     GeoTIFF keys cannot hold, metadata of a baseline TIFF) is moved with it,
     under ``dst_path``'s own name; a stale side-car of ``dst_path`` is removed.
 
+    An object in object storage (``s3://...``) is written, checked and
+    translated the same way in a private local temporary folder, then uploaded
+    whole (:func:`terrain.storage.upload`, which raises
+    :class:`~terrain.errors.UploadError`), after GDAL's side-car if there is
+    one; the folder is removed in any case.
+
     A write GDAL reports as failed, whether it raised or was only logged (as
     failures flushing GDAL's block cache are), raises
     :class:`OutputWriteError` saying why (no space left, read-only, ...), as
     does a result that does not read back as a whole GeoTIFF.
     """
-    dst_path = Path(dst_path)
+    remote = storage.is_object_storage(dst_path)
+    target = os.fspath(dst_path)
     made: list[str] = []  # the files to remove unless moved into place
-    try:
-        tmp = _create_partial(dst_path, made)
-        made += [f"{tmp}{suffix}" for suffix in SIDE_CARS]  # GDAL's, if it writes them
-        with gdal_failures() as failures:
-            try:
-                yield tmp
-                _check_written(tmp, failures)
-                final = tmp
-                if cog and not failures:
-                    final = tmp + ".cog"
-                    made += [final, *(f"{final}{suffix}" for suffix in SIDE_CARS)]
-                    rasterio.shutil.copy(
-                        tmp, final, driver="COG", compress="deflate", predictor="yes",
-                        bigtiff="if_safer", num_threads=str(jobs),
-                    )
-                    _check_written(final, failures)
-                if not failures:
-                    _move_into_place(final, dst_path, overwrite)
-            except TerrainError:
-                raise  # the input's fault (a read error...), not the output's
-            except (RasterioError, CPLE_BaseError, OSError) as e:
-                failures.append(str(e.__cause__ or e))
-            if failures:
-                raise OutputWriteError(
-                    f"{printable(dst_path)}: {_write_reason(tmp, failures)}")
-    finally:
-        _remove(made)
+    with contextlib.ExitStack() as stack:
+        if remote:  # a local file first, uploaded once complete
+            folder = stack.enter_context(storage.staging_folder(target))
+            dst_path = folder / storage.vsi_path(target).rsplit("/", 1)[-1]
+        else:
+            dst_path = Path(dst_path)
+        try:
+            tmp = _create_partial(dst_path, made, target)
+            made += [f"{tmp}{suffix}" for suffix in SIDE_CARS]  # GDAL's, if it writes them
+            with gdal_failures() as failures:
+                try:
+                    yield tmp
+                    _check_written(tmp, failures)
+                    final = tmp
+                    if cog and not failures:
+                        final = tmp + ".cog"
+                        made += [final, *(f"{final}{suffix}" for suffix in SIDE_CARS)]
+                        rasterio.shutil.copy(
+                            tmp, final, driver="COG", compress="deflate", predictor="yes",
+                            bigtiff="if_safer", num_threads=str(jobs),
+                        )
+                        _check_written(final, failures)
+                    if not failures and remote:
+                        if os.path.lexists(f"{final}.aux.xml"):  # its CRS: first
+                            storage.upload(f"{final}.aux.xml", f"{target}.aux.xml")
+                        storage.upload(final, target)
+                    elif not failures:
+                        _move_into_place(final, dst_path, overwrite)
+                except TerrainError:
+                    raise  # the input's fault (a read error...), or a failed upload
+                except (RasterioError, CPLE_BaseError, OSError) as e:
+                    failures.append(str(e.__cause__ or e))
+                if failures:
+                    where = (f" (in the local temporary folder {tempfile.gettempdir()}; "
+                             "set TMPDIR to one with room)") if remote else ""
+                    raise OutputWriteError(
+                        f"{printable(target)}: {_write_reason(tmp, failures)}{where}")
+        finally:
+            _remove(made)
 
 
 def _move_into_place(final: str, dst_path: Path, overwrite: bool) -> None:
@@ -925,13 +965,14 @@ def _libc_renameat2():
     return function
 
 
-def _create_partial(dst_path: Path, made: list[str]) -> str:
+def _create_partial(dst_path: Path, made: list[str], target: str | None = None) -> str:
     """Create an empty temporary file for ``dst_path``, beside it.
 
     Its name goes into ``made`` before the file exists, so that a signal's
     exception, whenever it comes, leaves no file that ``made`` does not list.
     The name leaves room for the endings added to it (``.cog``, ``.aux.xml``)
     within :data:`NAME_MAX` bytes, shortening ``dst_path``'s name if it must.
+    A failure names ``target`` (the output as the user named it).
     """
     name = os.fsencode(dst_path.name)
     room = NAME_MAX - len(PARTIAL) - 8 - len(".cog.aux.xml")
@@ -948,7 +989,7 @@ def _create_partial(dst_path: Path, made: list[str]) -> str:
             made.remove(tmp)  # someone else's
         except OSError as e:
             made.remove(tmp)
-            raise OutputWriteError(f"{printable(dst_path)}: {_os_reason(e)}") from None
+            raise OutputWriteError(f"{printable(target or dst_path)}: {_os_reason(e)}") from None
         else:
             return tmp
 

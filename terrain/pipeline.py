@@ -331,7 +331,7 @@ def run(
     surface = FileSurface(dem, band, jobs)
     try:
         with (
-            reading_env([dem], cache_mb),
+            reading_env([dem, out], cache_mb),  # an object store's retries too
             atomic_output(out, cog, jobs, overwrite=overwrite) as tmp,
             rasterio.open(tmp, "w", **profile) as dst,
         ):
