@@ -20,6 +20,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import zipfile
@@ -805,3 +806,25 @@ def test_arguable_cases_that_work(box):
     assert os.listdir(box / "out") == ["dem.tif"]
     slopes = {name: crs_of(box / name)[1]["TERRAIN_PRODUCT"] for name in long_names}
     assert slopes == dict.fromkeys(long_names, "slope")
+
+
+def test_a_crs_side_car_reaches_object_storage(box, monkeypatch):
+    """An object's side-car is uploaded beside it, before it: the CRS reads back."""
+    from terrain.cli import main
+
+    from .s3 import S3
+
+    server = S3()
+    try:
+        for name, value in server.env(TMPDIR=str(box.parent)).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(tempfile, "tempdir", str(box.parent))
+        bucket = server.bucket("side-cars")
+        write(box / "eq.tif", rough(), crs=EQUAL_EARTH)
+        with pytest.raises(SystemExit) as exit_info:
+            main(["slope", str(box / "eq.tif"), f"s3://{bucket}/out/eq.tif"])
+        assert exit_info.value.code == 0
+        assert server.keys(bucket) == ["out/eq.tif", "out/eq.tif.aux.xml"]
+        assert crs_of(f"/vsis3/{bucket}/out/eq.tif")[0] == EQUAL_EARTH
+    finally:
+        server.close()
