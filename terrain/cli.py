@@ -347,7 +347,13 @@ def main(argv: list[str] | None = None) -> None:
                     click.echo(f"{PROG}: warning: {line}", err=True)
         except Interrupted as e:  # at the very end of the run
             code = _error(e, e.code)
+        global finished
+        finished = code
     sys.exit(code)
+
+
+#: The exit code of the run, once it is over (a signal just after it keeps it).
+finished: int | None = None
 
 
 #: click 8.2's error for a bare group (8.1 prints its help and exits 0 itself).
