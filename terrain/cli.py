@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 
 import click
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from terrain import __version__, pipeline, preview, tiles
 from terrain._signals import Interrupted, raise_on_signals
@@ -187,6 +187,8 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
                                  progress=progress, **kwargs)
     finally:
         progress.close()
+    if failed:
+        _show_warnings()  # the tiles written have them
     for path, reason in failed:
         click.echo(f"{PROG}: error: {printable(path)}: {printable(reason)}", err=True)
     if failed:
@@ -196,16 +198,30 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
 def _read_list(from_list) -> list[str]:
     """The tiles of a ``--from`` list; a file that is not UTF-8 text is refused.
 
-    A byte-order mark (Windows editors write one) is no part of the first line.
+    A byte-order mark (Windows editors write one) is no part of the first line,
+    and a line longer than :data:`_MAX_LINE` is refused.
     """
+    def lines():
+        for number, line in enumerate(iter(lambda: from_list.readline(_MAX_LINE + 1), ""), 1):
+            if len(line) > _MAX_LINE:
+                raise BadInputError(
+                    f"{printable(from_list.name)}: line {number} is longer than {_MAX_LINE} "
+                    "characters: not a list of paths or URLs, one a line"
+                )
+            yield line
+
     try:
-        return tiles.read_list(from_list)
+        return tiles.read_list(lines())
     except UnicodeDecodeError as e:
         raise BadInputError(
             f"{printable(from_list.name)}: not UTF-8 text (byte 0x{e.object[e.start]:02x} "
             "is not UTF-8): save the list as UTF-8"
         ) from None
 
+
+#: The longest line of a --from list, characters (a URL with a signed query
+#: is a few thousand): a file with no newline, as /dev/zero, is no list.
+_MAX_LINE = 65536
 
 #: Names from the command line and its lists, raw: escaped wherever they appear
 #: in an error (a newline in a file name must not cut the one line).
@@ -283,7 +299,20 @@ def hillshade(paths, preview, **kwargs):
 
 
 def _warn(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"{PROG}: warning: {printable(message)}", err=True)
+    """Keep a warning for the end of a successful run (a failed one says only why)."""
+    if issubclass(category, NotGeoreferencedWarning):
+        return  # rasterio's; terrain's own NoCRSWarning says what it means for the result
+    _WARNINGS.setdefault(printable(message))
+
+
+#: The run's warnings, in order, each once.
+_WARNINGS: dict[str, None] = {}
+
+
+def _show_warnings(more: list[str] = ()) -> None:
+    for line in [*_WARNINGS, *more]:
+        click.echo(f"{PROG}: warning: {line}", err=True)
+    _WARNINGS.clear()
 
 
 #: Lines of C libraries' own messages shown after a successful run, at most.
@@ -338,13 +367,13 @@ def main(argv: list[str] | None = None) -> None:
     exits with 128 + its number.
     """
     warnings.showwarning = _warn
+    _WARNINGS.clear()
     with raise_on_signals():
         try:
             with _c_stderr() as c_lines:
                 code = _main(argv)
             if code == 0:
-                for line in c_lines[:_C_LINES]:
-                    click.echo(f"{PROG}: warning: {line}", err=True)
+                _show_warnings(c_lines[:_C_LINES])
         except Interrupted as e:  # at the very end of the run
             code = _error(e, e.code)
         global finished

@@ -385,6 +385,11 @@ def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:
     local = is_local(path)
     if local and not os.path.exists(path):
         raise InputNotFoundError(f"{shown}: no such file")
+    if local:  # GDAL would wait for ever on a pipe or a terminal
+        mode = os.stat(path).st_mode
+        kind = next((name for test, name in _KINDS[1:] if test(mode)), None)
+        if kind is not None and not stat.S_ISBLK(mode):
+            raise NotARasterError(f"{shown}: is {kind}, not a raster file")
     try:
         src = open_raster(path)
     except RasterioIOError as e:
@@ -499,7 +504,9 @@ def _read_error(src, band: int, window: Window, failures: list[str]) -> InputRea
     # over the network, GDAL's words beside libtiff's may say what failed (HTTP 500...)
     network = [m for m in failures if not m.startswith("TIFF") and "IReadBlock" not in m
                and not m.startswith("Read failed")]
-    if is_local(src.name) or not network:
+    # a VRT's own failures (a source that can't be read, a VRT naming itself) say more
+    own = src.driver == "VRT" and is_local(src.name)
+    if (is_local(src.name) and not own) or not network:
         problem = f"corrupt or truncated data near {place}"
     else:
         problem = f"read failed near {place}: {network[0]}"

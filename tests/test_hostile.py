@@ -31,6 +31,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 import rasterio
+import rasterio.errors
 from affine import Affine
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
@@ -831,3 +832,60 @@ def test_a_crs_side_car_reaches_object_storage(box, monkeypatch):
         assert crs_of(f"/vsis3/{bucket}/out/eq.tif")[0] == EQUAL_EARTH
     finally:
         server.close()
+
+
+# --- cases the issue did not list -----------------------------------------------------
+
+SELF_VRT = """<VRTDataset rasterXSize="10" rasterYSize="10">
+  <GeoTransform>500000, 10, 0, 5000000, 0, -10</GeoTransform>
+  <VRTRasterBand dataType="Float32" band="1">
+    <SimpleSource><SourceFilename relativeToVRT="1">self.vrt</SourceFilename>
+      <SourceBand>1</SourceBand></SimpleSource>
+  </VRTRasterBand>
+</VRTDataset>
+"""
+
+
+def test_more_hostile_paths(box):
+    """The output reached through a symlinked folder, /proc/self/cwd, a /vsisubfile/,
+    /vsitar/ or braced /vsizip/ path; an --out-dir that is a link to the inputs' folder;
+    a FIFO or a terminal as the DEM (GDAL waited for ever); a --from list with no
+    newline (/dev/zero: it read for ever); a VRT that names itself; a DEM without
+    georeferencing that then fails (its warnings made more lines than the error)."""
+    size = (box / "dem.tif").stat().st_size
+    os.symlink(".", box / "here")
+    with zipfile.ZipFile(box / "dems.zip", "w") as archive:
+        archive.write(box / "dem.tif", "dem.tif")
+    subprocess.run(["tar", "cf", "dems.tar", "dem.tif"], cwd=box, check=True)
+    (box / "tiles").mkdir()
+    shutil.copy(box / "dem.tif", box / "tiles" / "t.tif")
+    os.symlink("tiles", box / "tiles_link")
+    os.mkfifo(box / "pipe.tif")
+    (box / "self.vrt").write_text(SELF_VRT)
+    with pytest.warns(rasterio.errors.NotGeoreferencedWarning):
+        write(box / "bare.tif", rough(), Affine.identity(), crs=None)
+    cases = [
+        (1, ("slope", "dem.tif", "here/dem.tif", "--overwrite"),
+         ["here/dem.tif: the output would overwrite the input"]),
+        (1, ("slope", "dem.tif", "/proc/self/cwd/dem.tif", "--overwrite"),
+         ["/proc/self/cwd/dem.tif: the output would overwrite the input"]),
+        (1, ("slope", f"/vsisubfile/0_{size},dem.tif", "dem.tif", "--overwrite"),
+         ["dem.tif: the output would overwrite dem.tif, which the input reads"]),
+        (1, ("slope", "/vsitar/dems.tar/dem.tif", "dems.tar", "--overwrite"),
+         ["dems.tar: the output would overwrite dems.tar, which the input reads"]),
+        (1, ("slope", "/vsizip/{dems.zip}/dem.tif", "dems.zip", "--overwrite"),
+         ["dems.zip: the output would overwrite dems.zip, which the input reads"]),
+        (1, ("slope", "tiles/t.tif", "--out-dir", "tiles_link", "--overwrite"),
+         ["tiles_link/t.tif: the output would overwrite the input"]),
+        (1, ("slope", "pipe.tif", "s.tif"),
+         ["pipe.tif: is a named pipe (FIFO), not a raster file"]),
+        (1, ("slope", "/dev/null", "s.tif"),
+         ["/dev/null: is a character device, not a raster file"]),
+        (1, ("slope", "--from", "/dev/zero", "--out-dir", "out"),
+         ["/dev/zero: line 1 is longer than 65536 characters"]),
+        (1, ("slope", "self.vrt", "s.tif"),
+         ["self.vrt: read failed near row 0: Recursion detected"]),
+        (2, ("slope", "bare.tif", "s.tif", "--co", "COMPRESS=LERC", "--co", "MAX_Z_ERROR=-1"),
+         ["s.tif: bad creation option"]),
+    ]
+    refused(box, cases)
