@@ -192,6 +192,9 @@ def _with_suffix(name: str) -> str:
 #: Longest file name most file systems take, bytes (NAME_MAX).
 NAME_MAX = 255
 
+#: Longest path the system takes, bytes with the final NUL (Linux's PATH_MAX).
+PATH_MAX = 4096
+
 
 def output_name(path: str | os.PathLike) -> str:
     """The file name of a tile's output: :func:`input_name`, refused unless a plain file name.
@@ -285,6 +288,11 @@ def dataset_files(src: rasterio.DatasetReader,
             raise InputReadError(f"{printable(src.name)}: its source {printable(name)} does "
                                  "not exist", path=src.name,
                                  problem=f"its source {printable(name)} does not exist")
+        kind = _kind(name) if is_local(name) else None
+        if kind is not None:  # GDAL would wait for ever reading a pipe
+            problem = f"its source {printable(name)} is {kind}, not a raster file"
+            raise InputReadError(f"{printable(src.name)}: {problem}", path=src.name,
+                                 problem=problem)
         if (name.lower().endswith(".vrt") and name not in seen_vrts
                 and len(seen_vrts) < _MAX_VRTS):
             seen_vrts.add(name)
@@ -385,11 +393,9 @@ def open_dem(path: str | os.PathLike, band: int = 1) -> rasterio.DatasetReader:
     local = is_local(path)
     if local and not os.path.exists(path):
         raise InputNotFoundError(f"{shown}: no such file")
-    if local:  # GDAL would wait for ever on a pipe or a terminal
-        mode = os.stat(path).st_mode
-        kind = next((name for test, name in _KINDS[1:] if test(mode)), None)
-        if kind is not None and not stat.S_ISBLK(mode):
-            raise NotARasterError(f"{shown}: is {kind}, not a raster file")
+    kind = _kind(path) if local else None
+    if kind is not None:  # GDAL would wait for ever on a pipe or a terminal
+        raise NotARasterError(f"{shown}: is {kind}, not a raster file")
     try:
         src = open_raster(path)
     except RasterioIOError as e:
@@ -700,6 +706,17 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISSOCK, "a socket"))
 
 
+def _kind(path: str) -> str | None:
+    """What ``path`` is if it is a pipe, a character device or a socket (no raster file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode):
+        return next(name for test, name in _KINDS if test(mode))
+    return None
+
+
 def _check_replaceable(path: Path, overwrite: bool, of: Path | None = None) -> None:
     """Refuse ``path`` as a target unless it is absent, or ``overwrite`` and a file or link."""
     try:
@@ -754,6 +771,11 @@ def check_local_output(path: str | os.PathLike) -> None:
         raise UsageError(
             f"{printable(path)}: its file name is {name} bytes long; this file system takes "
             f"{limit} at most"
+        )
+    if is_local(path) and len(os.fsencode(os.path.abspath(path))) >= PATH_MAX:
+        raise UsageError(
+            f"{printable(path[:60])}...: the path is {len(os.fsencode(os.path.abspath(path)))} "
+            f"bytes long; the system takes {PATH_MAX - 1} at most"
         )
 
 
@@ -996,7 +1018,10 @@ def _create_partial(dst_path: Path, made: list[str], target: str | None = None) 
             made.remove(tmp)  # someone else's
         except OSError as e:
             made.remove(tmp)
-            raise OutputWriteError(f"{printable(target or dst_path)}: {_os_reason(e)}") from None
+            reason = _os_reason(e)
+            if e.errno == errno.ENOENT and dst_path.parent.is_dir():  # /proc, /sys...
+                reason = "the file system there takes no new files"
+            raise OutputWriteError(f"{printable(target or dst_path)}: {reason}") from None
         else:
             return tmp
 

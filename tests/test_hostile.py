@@ -10,6 +10,7 @@ afterwards except the named output, and no process of the group left behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import os
@@ -36,7 +37,7 @@ from affine import Affine
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 
-from terrain.errors import BadInputError, UsageError
+from terrain.errors import BadInputError, OutputExistsError, UsageError
 from terrain.options import Options
 from terrain.pipeline import run as run_file
 from terrain.tiles import run_tiles
@@ -851,7 +852,8 @@ def test_more_hostile_paths(box):
     /vsitar/ or braced /vsizip/ path; an --out-dir that is a link to the inputs' folder;
     a FIFO or a terminal as the DEM (GDAL waited for ever); a --from list with no
     newline (/dev/zero: it read for ever); a VRT that names itself; a DEM without
-    georeferencing that then fails (its warnings made more lines than the error)."""
+    georeferencing that then fails (its warnings made more lines than the error); a VRT
+    whose source is a FIFO (GDAL waited for ever); OUT in /proc; a path over PATH_MAX."""
     size = (box / "dem.tif").stat().st_size
     os.symlink(".", box / "here")
     with zipfile.ZipFile(box / "dems.zip", "w") as archive:
@@ -862,6 +864,8 @@ def test_more_hostile_paths(box):
     os.symlink("tiles", box / "tiles_link")
     os.mkfifo(box / "pipe.tif")
     (box / "self.vrt").write_text(SELF_VRT)
+    os.mkfifo(box / "source_pipe")
+    (box / "pipe.vrt").write_text(SELF_VRT.replace("self.vrt", "source_pipe"))
     with pytest.warns(rasterio.errors.NotGeoreferencedWarning):
         write(box / "bare.tif", rough(), Affine.identity(), crs=None)
     cases = [
@@ -885,7 +889,42 @@ def test_more_hostile_paths(box):
          ["/dev/zero: line 1 is longer than 65536 characters"]),
         (1, ("slope", "self.vrt", "s.tif"),
          ["self.vrt: read failed near row 0: Recursion detected"]),
+        (1, ("slope", "pipe.vrt", "s.tif"),
+         ["pipe.vrt: its source source_pipe is a named pipe (FIFO), not a raster file"]),
+        (1, ("slope", "dem.tif", "/proc/x.tif"),
+         ["/proc/x.tif: the file system there takes no new files"]),
+        (2, ("slope", "dem.tif", "d/" * 2100 + "s.tif"), ["bytes long; the system takes 4095"]),
         (2, ("slope", "bare.tif", "s.tif", "--co", "COMPRESS=LERC", "--co", "MAX_Z_ERROR=-1"),
          ["s.tif: bad creation option"]),
     ]
     refused(box, cases)
+
+
+@pytest.mark.parametrize("system", ["renameat2", "link", "neither"])
+def test_no_clobber_on_every_file_system(tmp_path, monkeypatch, system):
+    """Without renameat2 (an old kernel, a file system without RENAME_NOREPLACE) a hard
+    link places OUT; without links either (some FUSE mounts), a check before a plain
+    rename. Each keeps a file that appeared meanwhile."""
+    from terrain import io
+
+    if system != "renameat2":
+        monkeypatch.setattr(io, "_libc_renameat2", lambda: None)
+    if system == "neither":
+        def no_link(src, dst):  # as a file system without hard links
+            raise OSError(errno.EPERM, "Operation not permitted")
+        monkeypatch.setattr(io.os, "link", no_link)
+    with io.atomic_output(tmp_path / "mine.tif") as tmp:
+        write(tmp, np.ones((4, 4), "float32"))
+    out = tmp_path / "out.tif"
+
+    def overtaken():
+        with io.atomic_output(out) as tmp:
+            write(tmp, np.zeros((4, 4), "float32"))
+            write(out, np.full((4, 4), 2, "float32"))  # someone else's, meanwhile
+
+    with pytest.raises(OutputExistsError, match="appeared while this run was working"):
+        overtaken()
+    for name, value in (("mine.tif", 1), ("out.tif", 2)):
+        with rasterio.open(tmp_path / name) as src:
+            assert (src.read(1) == value).all()
+    assert sorted(os.listdir(tmp_path)) == ["mine.tif", "out.tif"]
