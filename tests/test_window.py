@@ -7,6 +7,8 @@ pixel, and the central method where a window cannot determine the quadratic.
 
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 
 import terrain
 from terrain import core
+from terrain.cli import main
 from terrain.errors import UsageError
 from terrain.options import Options
 from terrain.spacing import coordinate_geometry, pixel_geometry
@@ -36,6 +39,12 @@ LATLON = Affine(1 / 1200, 0, 10.0, 0, -1 / 1200, 47.0)   # 3 arc-seconds near 47
 WINDOWS = [3, 5, 7, 15, 31]
 WGS84 = pyproj.CRS("EPSG:4326")
 GEOD = WGS84.get_geod()
+
+
+def cli(*args):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    return exit_info.value.code
 
 
 def holes(shape, seed=0):
@@ -436,6 +445,76 @@ def test_accessor_gradient_on_irregular_rows_is_exact():
 
 
 # --- the command line and the library's surface --------------------------------------
+
+def plane(write_dem, rough=False):
+    z = quadratic_projected(NORTH_UP, (30, 20))[0]
+    if rough:  # neither method is then exact: they differ
+        z = z + np.random.default_rng(0).normal(size=z.shape)
+    return write_dem(z, NORTH_UP, crs=UTM, dtype="float64", name="dem.tif")
+
+
+@pytest.mark.parametrize("command", ["slope", "gradient", "aspect", "hillshade"])
+def test_every_command_takes_the_window_and_records_it(write_dem, tmp_path, command):
+    dem = plane(write_dem, rough=True)
+    assert cli(command, dem, tmp_path / "w.tif", "--window", "100m") == 0
+    assert cli(command, dem, tmp_path / "q.tif", "--method", "quadratic", "--window", "100m") == 0
+    assert cli(command, dem, tmp_path / "c.tif") == 0
+    with rasterio.open(tmp_path / "w.tif") as src:
+        tags, fitted = src.tags(), src.read()
+    assert tags["TERRAIN_METHOD"] == "quadratic"
+    assert tags["TERRAIN_WINDOW"] == "100m"
+    assert tags["TERRAIN_WINDOW_PIXELS"] == "5 x 11"  # 125 m of rows, 110 m of columns
+    assert tags["TERRAIN_WINDOW_METRES"] == "125 x 110"
+    np.testing.assert_array_equal(rasterio.open(tmp_path / "q.tif").read(), fitted)
+    with rasterio.open(tmp_path / "c.tif") as src:
+        assert src.tags()["TERRAIN_METHOD"] == "central"
+        assert "TERRAIN_WINDOW" not in src.tags()
+        assert not np.array_equal(src.read(), fitted)
+
+
+def test_method_quadratic_alone_is_a_3x3_window(write_dem, tmp_path):
+    dem = plane(write_dem)
+    assert cli("gradient", dem, tmp_path / "a.tif", "--method", "quadratic") == 0
+    assert cli("gradient", dem, tmp_path / "b.tif", "--window", "3") == 0
+    np.testing.assert_array_equal(read(tmp_path / "a.tif")[0], read(tmp_path / "b.tif")[0])
+    assert rasterio.open(tmp_path / "a.tif").tags()["TERRAIN_WINDOW_PIXELS"] == "3 x 3"
+
+
+def test_lat_lon_tags_give_the_range_over_rows(write_dem, tmp_path):
+    transform = Affine(1 / 1200, 0, 10.0, 0, -1 / 1200, 61.0)
+    dem = write_dem(np.zeros((96, 8)), transform, crs="EPSG:4326", dtype="float64")
+    window = lat_lon_window_that_changes_midway(transform, (96, 8))
+    assert cli("slope", dem, tmp_path / "s.tif", "--window", window) == 0
+    tags = rasterio.open(tmp_path / "s.tif").tags()
+    assert tags["TERRAIN_WINDOW"] == window
+    assert tags["TERRAIN_WINDOW_PIXELS"] == "7 x 15..17"  # rows of 93 m, columns of 45 m
+    rows, cols = tags["TERRAIN_WINDOW_METRES"].split(" x ")
+    assert ".." in cols
+    assert ".." in rows
+
+
+@pytest.mark.parametrize(("args", "pattern"), [
+    (["--window", "7", "--method", "central"], "not central"),
+    (["--window", "7", "--method", "horn"], "not horn"),
+    (["--window", "8"], "must be odd"),
+    (["--window", "1"], "must be odd"),
+    (["--window", "1003"], "from 3 to 1001"),
+    (["--window", "30ft"], "length in metres"),
+    (["--window", "0m"], "must be positive"),
+    (["--window", "20000m"], "at most 1001"),
+])
+def test_bad_window_is_a_usage_error_with_nothing_written(write_dem, tmp_path, args, pattern):
+    """A real process: exit 2, one line on stderr, nothing left behind, input unchanged."""
+    dem = plane(write_dem)
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "slope", str(dem),
+                             str(tmp_path / "out.tif"), *args], capture_output=True, text=True)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("terrain: error: "), result.stderr
+    assert pattern in lines[0]
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_library_refuses_what_it_cannot_do():
