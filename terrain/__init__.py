@@ -11,6 +11,9 @@ at once if xarray is imported already, else as soon as xarray is imported
 
 import importlib
 
+#: The version, in this one place (pyproject.toml reads it from here).
+__version__ = "0.2.0.dev0"
+
 from terrain._hook import register_when_imported
 from terrain.core import HALO
 from terrain.errors import (

@@ -12,11 +12,12 @@ the calling thread so that the caller can treat them as the failure they are.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import threading
 from collections.abc import Iterator
 
-__all__ = ["gdal_failures"]
+__all__ = ["c_messages", "gdal_failures"]
 
 #: rasterio's loggers that receive GDAL's CE_Failure messages.
 _LOGGERS = ("rasterio._err", "rasterio._env")
@@ -75,3 +76,40 @@ def gdal_failures() -> Iterator[list[str]]:
                     logger = logging.getLogger(name)
                     logger.removeHandler(_collector)
                     logger.setLevel(_saved_levels.pop(name))
+
+
+#: GDAL's error handler type: void handler(CPLErr level, CPLErrorNum number, const char *msg).
+_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_char_p)
+
+
+@contextlib.contextmanager
+def c_messages(lib: ctypes.CDLL, debug: bool = False) -> Iterator[list[tuple[int, str]]]:
+    """Every message GDAL (``lib``) gives on this thread inside the block, as (level, text).
+
+    A handler of this thread's own (``CPLPushErrorHandler``) takes them, so
+    they reach neither rasterio's logging nor other threads. With ``debug``,
+    GDAL's debug messages are turned on for this thread (``CPL_DEBUG``): they
+    hold the servers' error bodies. The handler lives in this module, where a
+    signal is deferred (see :func:`terrain._signals.defer_if_unsafe`): no
+    exception may leave a C callback.
+    """
+    messages: list[tuple[int, str]] = []
+
+    def handler(level, number, text):
+        messages.append((level, (text or b"").decode("utf-8", "replace")))
+
+    callback = _HANDLER(handler)
+    lib.CPLPushErrorHandler.argtypes = [_HANDLER]
+    lib.CPLGetThreadLocalConfigOption.restype = ctypes.c_char_p
+    lib.CPLGetThreadLocalConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    lib.CPLSetThreadLocalConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    previous = lib.CPLGetThreadLocalConfigOption(b"CPL_DEBUG", None)
+    lib.CPLPushErrorHandler(callback)
+    if debug:
+        lib.CPLSetThreadLocalConfigOption(b"CPL_DEBUG", b"ON")
+    try:
+        yield messages
+    finally:
+        if debug:
+            lib.CPLSetThreadLocalConfigOption(b"CPL_DEBUG", previous)
+        lib.CPLPopErrorHandler()

@@ -6,9 +6,14 @@ CRS from rioxarray (when present), and runs the same core as the file path,
 eagerly on NumPy data or lazily (``map_overlap`` with the estimator's halo) on
 Dask data.
 
->>> import rioxarray, terrain                                  # doctest: +SKIP
->>> dem = rioxarray.open_rasterio("dem.tif", masked=True).squeeze("band", drop=True)
->>> dem.terrain.slope(units="degrees")                         # doctest: +SKIP
+>>> import numpy as np, rioxarray, xarray as xr
+>>> import terrain
+>>> z = np.add.outer(np.zeros(4), 3.0 * np.arange(5))  # rises 3 m per 10 m eastward
+>>> dem = xr.DataArray(z, dims=("y", "x"),
+...                    coords={"y": -10.0 * np.arange(4), "x": 10.0 * np.arange(5)})
+>>> slope = dem.rio.write_crs("EPSG:32633").terrain.slope()
+>>> round(float(slope.min()), 12), round(float(slope.max()), 12), slope.attrs["units"]
+(0.3, 0.3, 'm/m')
 """
 
 from __future__ import annotations

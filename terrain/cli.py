@@ -18,12 +18,13 @@ from collections.abc import Iterator
 import click
 from rasterio.errors import RasterioError
 
-from terrain import pipeline, preview, tiles
+from terrain import __version__, pipeline, preview, tiles
 from terrain._signals import Interrupted, raise_on_signals
 from terrain.core import METHODS, Window
 from terrain.errors import TerrainError, UsageError
-from terrain.io import check_format, check_output, check_writable
+from terrain.io import check_format, check_output, check_writable, is_local
 from terrain.options import Options
+from terrain.storage import vsi_path
 from terrain.units import SLOPE_UNITS
 
 __all__ = ["cli", "main"]
@@ -50,9 +51,10 @@ def _parse_window(ctx, param, value) -> Window | None:
         raise click.BadParameter(str(e).partition(": ")[2], ctx, param) from None
 
 
-def _common(f):
-    """Options every command shares, defined once."""
-    for option in reversed([
+#: Options every command shares, defined once, in the order a user needs them:
+#: how to compute, what the DEM holds, where and how to write, tile sets, the run.
+_SHARED = {
+    "compute": [
         click.option("--method", type=click.Choice(METHODS), default=None,
                      help="central: numpy.gradient's scheme; horn: gdaldem's default "
                           "3x3 stencil; quadratic: a least-squares quadratic over "
@@ -66,41 +68,59 @@ def _common(f):
         click.option("--edge-order", type=click.IntRange(1, 2), default=2,
                      show_default=True,
                      help="Order of the one-sided differences at borders and holes "
-                          "(central method)."),
-        click.option("--band", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Band of the DEM holding the elevations."),
+                          "(central method; the quadratic method where a window cannot "
+                          "determine the fit)."),
+    ],
+    "input": [
         click.option("--z-factor", type=float, default=None, metavar="F",
                      help="Metres per elevation unit (0.3048 for feet), overriding the "
                           "unit the DEM declares.  [default: the DEM's vertical unit: its "
                           "compound CRS, band unit, or projected CRS's unit; else metres]"),
+        click.option("--band", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Band of the DEM holding the elevations."),
+    ],
+    "output": [
         click.option("--overwrite", is_flag=True, help="Replace OUT if it exists."),
-        click.option("--jobs", type=click.IntRange(min=1), default=None,
-                     help="Threads to use.  [default: the number of cores]"),
-        click.option("--block-size", type=click.IntRange(min=1), default=None,
-                     help="Edge of a processing block, pixels.  "
-                          "[default: about 1024, aligned to the file's tiles]"),
+        click.option("--preview", type=click.Path(dir_okay=False), default=None,
+                     metavar="PNG", help="Also write a colour picture of the result."),
         click.option("--cog", is_flag=True, help="Write a Cloud-Optimized GeoTIFF."),
         click.option("--co", "creation_options", multiple=True, metavar="NAME=VALUE",
                      callback=_parse_creation_options,
                      help="GDAL GTiff creation option over ours (tiled 256, DEFLATE with "
                           "a predictor), as rio spells it; repeatable, e.g. "
                           "--co COMPRESS=ZSTD --co ZSTD_LEVEL=1."),
-        click.option("--preview", type=click.Path(dir_okay=False), default=None,
-                     metavar="PNG", help="Also write a colour picture of the result."),
+    ],
+    "tiles": [
         click.option("--out-dir", type=click.Path(file_okay=False), default=None,
                      help="Treat every path as a tile of one surface; write one output "
-                          "per tile, same name, in this folder."),
+                          "per tile, same name, in this folder (or under this object-storage "
+                          "prefix, s3://bucket/prefix)."),
         click.option("--from", "from_list", type=click.File("r", encoding="utf-8"),
                      default=None, metavar="FILE",
                      help="With --out-dir: also take the tiles listed in FILE, one path "
                           "or URL a line ('-' reads stdin)."),
         click.option("--scheduler", default=None, metavar="ADDRESS",
                      help="With --out-dir: run tiles on this Dask distributed scheduler."),
+    ],
+    "run": [
+        click.option("--jobs", type=click.IntRange(min=1), default=None,
+                     help="Threads to use.  [default: the number of cores]"),
+        click.option("--block-size", type=click.IntRange(min=1), default=None,
+                     help="Edge of a processing block, pixels.  "
+                          "[default: about 1024, aligned to the file's tiles]"),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
-    ]):
-        f = option(f)
-    return click.argument("paths", nargs=-1, metavar="DEM OUT | TILE...",
-                          type=click.Path())(f)
+    ],
+}
+
+
+def _common(*own):
+    """The command's own options first, then the shared ones, in :data:`_SHARED`'s order."""
+    def decorate(f):
+        for option in reversed([*own, *(o for group in _SHARED.values() for o in group)]):
+            f = option(f)
+        return click.argument("paths", nargs=-1, metavar="DEM OUT | TILE...",
+                              type=click.Path())(f)
+    return decorate
 
 
 class _Progress:
@@ -156,6 +176,8 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
                 " (for a tile set, add --out-dir DIR)"
             )
     if preview_png is not None:
+        if not is_local(preview_png):
+            raise UsageError(f"{preview_png}: the preview is a local file; give a local path")
         check_format(preview_png, "PNG picture", ("PNG",), "; name it .png")
         check_output(paths[0], preview_png, kwargs.get("overwrite", False))
         check_writable(preview_png)
@@ -163,8 +185,8 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
     try:
         if out_dir is None:
             pipeline.run(*paths, options, progress=progress, **kwargs)
-            if preview_png is not None:
-                preview.preview_raster(paths[1], preview_png, product)
+            if preview_png is not None:  # drawn from the output, read back if uploaded
+                preview.preview_raster(vsi_path(paths[1]), preview_png, product)
             return
         failed = tiles.run_tiles(paths, out_dir, options, scheduler=scheduler,
                                  progress=progress, **kwargs)
@@ -177,15 +199,14 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="terrain")
+@click.version_option(__version__, prog_name=PROG)
 def cli():
     """Slope, gradient and aspect maps from DEMs, exact to the borders."""
 
 
 @cli.command()
-@_common
-@click.option("--units", type=click.Choice(SLOPE_UNITS), default="ratio",
-              show_default=True, help="ratio is metre per metre.")
+@_common(click.option("--units", type=click.Choice(SLOPE_UNITS), default="ratio",
+                      show_default=True, help="ratio is metre per metre."))
 def slope(paths, preview, **kwargs):
     """Slope of DEM, written to the GeoTIFF OUT; or of a tile set, one output per tile.
 
@@ -204,7 +225,7 @@ def slope(paths, preview, **kwargs):
 
 
 @cli.command()
-@_common
+@_common()
 def gradient(paths, preview, **kwargs):
     """dz/dx (east) and dz/dy (north) of DEM, m/m, as the 2 bands of OUT.
 
@@ -217,7 +238,7 @@ def gradient(paths, preview, **kwargs):
 
 
 @cli.command()
-@_common
+@_common()
 def aspect(paths, preview, **kwargs):
     """Aspect of DEM: compass degrees of the downslope direction; flat = nodata.
 
@@ -230,11 +251,10 @@ def aspect(paths, preview, **kwargs):
 
 
 @cli.command()
-@_common
-@click.option("--azimuth", type=float, default=315.0, show_default=True,
-              help="Compass direction the light comes from, degrees.")
-@click.option("--altitude", type=float, default=45.0, show_default=True,
-              help="Height of the light above the horizon, degrees.")
+@_common(click.option("--azimuth", type=float, default=315.0, show_default=True,
+                      help="Compass direction the light comes from, degrees."),
+         click.option("--altitude", type=float, default=45.0, show_default=True,
+                      help="Height of the light above the horizon, degrees."))
 def hillshade(paths, preview, **kwargs):
     """Shaded relief of DEM (gdaldem's formula), Byte 1-255 with 0 as nodata.
 
@@ -317,10 +337,17 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
+#: click 8.2's error for a bare group (8.1 prints its help and exits 0 itself).
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _main(argv: list[str] | None) -> int:
     """The exit code of the command line; its error message printed."""
     try:
         code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except _NO_ARGS as e:  # bare `terrain`: the commands, as click 8.1 shows them
+        click.echo(e.format_message())
+        return 0
     except click.ClickException as e:
         return _error(e.format_message(), e.exit_code)
     except UsageError as e:

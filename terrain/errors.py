@@ -17,6 +17,7 @@ __all__ = [
     "RasterTooSmallError",
     "TerrainError",
     "TileSetError",
+    "UploadError",
     "UsageError",
 ]
 
@@ -61,6 +62,15 @@ class OutputWriteError(TerrainError, OSError):
     """An output could not be written completely (no space, read-only, I/O error...).
 
     Nothing is left at the target and no temporary file remains.
+    """
+
+
+class UploadError(OutputWriteError):
+    """An output could not be uploaded to object storage (no answer, access denied...).
+
+    The upload is aborted: the object is not stored, unless the message says
+    that the server may have completed it, whole. In a tile set, only this
+    tile fails: the next may upload once the server answers again.
     """
 
 

@@ -2,7 +2,9 @@
 
 Inputs are opened read-only and never modified. Outputs are float32 GeoTIFFs
 on the input's grid, written to a temporary file beside the target and
-renamed into place only once complete.
+renamed into place only once complete; or, for an object in object storage
+(``s3://``...), written to a local temporary folder, checked, then uploaded
+whole (:mod:`terrain.storage`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
+from terrain import storage
 from terrain._gdalerrors import gdal_failures
 from terrain.core import Holes
 from terrain.errors import (
@@ -407,10 +410,24 @@ def check_profile(profile: dict, out: str | os.PathLike) -> None:
 
 def check_output(src_path: str | os.PathLike, dst_path: str | os.PathLike,
                  overwrite: bool) -> None:
-    """Refuse an output that is not a local path, exists (unless ``overwrite``) or is the input."""
+    """Refuse an output that exists (unless ``overwrite``), is the input, or can't be written.
+
+    A local path, or an object in object storage (checked by asking the
+    store: see :func:`terrain.storage.check_target`).
+    """
     check_local_output(dst_path)
+    if storage.is_object_storage(dst_path):
+        if os.fspath(dst_path) == os.fspath(src_path):
+            raise OutputExistsError(f"{dst_path}: the output would overwrite the input")
+        storage.check_target(os.fspath(dst_path), overwrite)
+        return
     local_src = is_local(src_path)
     src_path, dst_path = Path(src_path), Path(dst_path)
+    if dst_path.is_dir():
+        raise OutputExistsError(
+            f"{dst_path}: is a folder; name the output file in it (for a tile set, "
+            "give the folder as --out-dir)"
+        )
     if (local_src and dst_path.exists() and src_path.exists()
             and dst_path.samefile(src_path)):
         raise OutputExistsError(f"{dst_path}: the output would overwrite the input")
@@ -421,11 +438,17 @@ def check_output(src_path: str | os.PathLike, dst_path: str | os.PathLike,
 
 
 def check_local_output(path: str | os.PathLike) -> None:
-    """Refuse a URL or GDAL /vsi path as an output: outputs are local files."""
-    if not is_local(path):
+    """Refuse an output that is neither a local path nor an object in object storage.
+
+    Object storage is ``s3://``, ``gs://``, ``az://`` or GDAL's ``/vsis3/``,
+    ``/vsigs/``, ``/vsiaz/``, ``/vsiadls/``, ``/vsioss/``; any other URL or
+    /vsi path is refused.
+    """
+    if not is_local(path) and not storage.is_object_storage(path):
         raise UsageError(
-            f"{os.fspath(path)}: outputs are local files; give a local path "
-            "(and copy the result where it should go)"
+            f"{os.fspath(path)}: outputs are local files or objects in object storage "
+            "(s3://, gs://, az://); give one of those (and copy the result where it "
+            "should go)"
         )
 
 
@@ -466,44 +489,62 @@ def atomic_output(
     ``dst_path`` is left as it was. With ``cog``, the finished GeoTIFF is
     translated to a Cloud-Optimized GeoTIFF before the rename.
 
+    An object in object storage (``s3://...``) is written, checked and
+    translated the same way in a private local temporary folder, then uploaded
+    whole (:func:`terrain.storage.upload`, which raises
+    :class:`~terrain.errors.UploadError`); the folder is removed in any case.
+
     A write GDAL reports as failed, whether it raised or was only logged (as
     failures flushing GDAL's block cache are), raises
     :class:`OutputWriteError` saying why (no space left, read-only, ...), as
     does a result that does not read back as a whole GeoTIFF.
     """
-    dst_path = Path(dst_path)
+    remote = storage.is_object_storage(dst_path)
+    target = os.fspath(dst_path)
     made: list[str] = []  # the files to remove unless renamed
-    try:
-        tmp = _create_partial(dst_path, made)
-        with gdal_failures() as failures:
-            try:
-                yield tmp
-                _check_written(tmp, failures)
-                if cog and not failures:
-                    made.append(tmp + ".cog")
-                    rasterio.shutil.copy(
-                        tmp, made[-1], driver="COG", compress="deflate", predictor="yes",
-                        bigtiff="if_safer", num_threads=str(jobs),
-                    )
-                    _check_written(made[-1], failures)
-                if not failures:
-                    os.replace(made[-1], dst_path)
-                    made.pop()
-            except TerrainError:
-                raise  # the input's fault (a read error...), not the output's
-            except (RasterioError, CPLE_BaseError, OSError) as e:
-                failures.append(str(e.__cause__ or e))
-            if failures:
-                raise OutputWriteError(f"{dst_path}: {_write_reason(tmp, failures)}")
-    finally:
-        _remove(made)
+    with contextlib.ExitStack() as stack:
+        if remote:  # a local file first, uploaded once complete
+            folder = stack.enter_context(storage.staging_folder(target))
+            dst_path = folder / storage.vsi_path(target).rsplit("/", 1)[-1]
+        else:
+            dst_path = Path(dst_path)
+        try:
+            tmp = _create_partial(dst_path, made, target)
+            with gdal_failures() as failures:
+                try:
+                    yield tmp
+                    _check_written(tmp, failures)
+                    if cog and not failures:
+                        made.append(tmp + ".cog")
+                        rasterio.shutil.copy(
+                            tmp, made[-1], driver="COG", compress="deflate", predictor="yes",
+                            bigtiff="if_safer", num_threads=str(jobs),
+                        )
+                        _check_written(made[-1], failures)
+                    if not failures and remote:
+                        storage.upload(made[-1], target)
+                    elif not failures:
+                        os.replace(made[-1], dst_path)
+                        made.pop()
+                except TerrainError:
+                    raise  # the input's fault (a read error...), or a failed upload
+                except (RasterioError, CPLE_BaseError, OSError) as e:
+                    failures.append(str(e.__cause__ or e))
+                if failures:
+                    where = (f" (in the local temporary folder {tempfile.gettempdir()}; "
+                             "set TMPDIR to one with room)") if remote else ""
+                    raise OutputWriteError(
+                        f"{target}: {_write_reason(tmp, failures)}{where}")
+        finally:
+            _remove(made)
 
 
-def _create_partial(dst_path: Path, made: list[str]) -> str:
+def _create_partial(dst_path: Path, made: list[str], target: str | None = None) -> str:
     """Create an empty temporary file for ``dst_path``, beside it.
 
     Its name goes into ``made`` before the file exists, so that a signal's
     exception, whenever it comes, leaves no file that ``made`` does not list.
+    A failure names ``target`` (the output as the user named it).
     """
     while True:
         tmp = str(dst_path.parent / f"{dst_path.name}{PARTIAL}{secrets.token_hex(4)}")
@@ -515,7 +556,7 @@ def _create_partial(dst_path: Path, made: list[str]) -> str:
             made.remove(tmp)  # someone else's
         except OSError as e:
             made.remove(tmp)
-            raise OutputWriteError(f"{dst_path}: {_os_reason(e)}") from None
+            raise OutputWriteError(f"{target or dst_path}: {_os_reason(e)}") from None
         else:
             return tmp
 

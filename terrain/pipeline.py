@@ -352,7 +352,7 @@ def run(
     surface = FileSurface(dem, band, jobs)
     try:
         with (
-            reading_env([dem], cache_mb),
+            reading_env([dem, out], cache_mb),  # an object store's retries too
             atomic_output(out, cog, jobs) as tmp,
             rasterio.open(tmp, "w", **profile) as dst,
         ):

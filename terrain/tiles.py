@@ -10,7 +10,10 @@ pixel wins (rasterio.merge's ``first`` rule); folders and glob patterns
 expand in sorted order.
 
 Tiles run in parallel worker processes here, or as tasks on a Dask
-distributed cluster.
+distributed cluster. The output folder may be a prefix in object storage
+(``s3://bucket/prefix``): each worker then writes its tiles to its own local
+temporary folder and uploads them straight to the bucket, each whole or not
+at all (:mod:`terrain.storage`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
+import uuid
 import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -34,7 +39,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from terrain import _signals
+from terrain import _signals, storage
 from terrain.core import HALO
 from terrain.errors import (
     InputNotFoundError,
@@ -43,6 +48,7 @@ from terrain.errors import (
     OutputWriteError,
     RasterTooSmallError,
     TileSetError,
+    UploadError,
     UsageError,
 )
 from terrain.io import (
@@ -98,8 +104,14 @@ def expand(inputs: Iterable[str | os.PathLike]) -> list[str]:
         if not is_local(item):
             paths.append(item)
         elif os.path.isdir(item):
-            paths += sorted(str(p) for p in Path(item).iterdir()
-                            if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+            found = sorted(str(p) for p in Path(item).iterdir()
+                           if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+            if not found:
+                raise InputNotFoundError(
+                    f"{item}: no raster in this folder (looked for "
+                    f"{', '.join(RASTER_SUFFIXES)}); name the files, or a pattern"
+                )
+            paths += found
         elif glob.has_magic(item) and not os.path.exists(item):
             matches = sorted(glob.glob(item))
             if not matches:
@@ -330,21 +342,68 @@ class MosaicSurface:
 
 @dataclass(frozen=True)
 class _Job:
-    """What every tile's computation shares; pickles for a Dask worker."""
+    """What every tile's computation shares; pickles for a Dask worker.
+
+    ``out_dir`` is a local folder, or a prefix in object storage (a string).
+    ``stop`` names the Dask event that asks the workers to stop, on a cluster.
+    """
 
     tileset: TileSet
     geometry: PixelGeometry
     options: Options
-    out_dir: Path
+    out_dir: Path | str
     block_size: int | None
     cog: bool
     creation_options: dict[str, str] | None = None
+    stop: str | None = None
 
 
-def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
+def _output(out_dir: Path | str, name: str) -> Path | str:
+    """The output named ``name`` in a local folder or under an object-storage prefix."""
+    if isinstance(out_dir, str) and storage.is_object_storage(out_dir):
+        return storage.join(out_dir, name)
+    return Path(out_dir) / name
+
+
+class _Stopped(Exception):
+    """The client asked the workers to stop (a signal on a cluster's client)."""
+
+
+class _StopFlag:
+    """Whether the client set the run's stop event, asked at most every few tenths of a second."""
+
+    EVERY = 0.25  # seconds
+
+    def __init__(self, name: str | None):
+        self.name, self.event, self.last, self.set = name, None, 0.0, False
+
+    def __call__(self, *_) -> None:
+        """Raise :class:`_Stopped` once the event is set (called between blocks)."""
+        if self.name is None or self.set:
+            if self.set:
+                raise _Stopped
+            return
+        now = time.monotonic()
+        if now - self.last < self.EVERY:
+            return
+        self.last = now
+        try:
+            if self.event is None:
+                from distributed import Event
+
+                self.event = Event(self.name)
+            self.set = self.event.is_set()
+        except Exception:  # no client here, scheduler gone: the run goes on
+            self.name = None
+        if self.set:
+            raise _Stopped
+
+
+def _write_tile(job: _Job, surface: MosaicSurface, index: int,
+                stop: _StopFlag | None = None) -> Path | str:
     tileset, options = job.tileset, job.options
     tile = tileset.tiles[index]
-    out = job.out_dir / input_name(tile.path)
+    out = _output(job.out_dir, input_name(tile.path))
     block = (job.block_size, job.block_size) if job.block_size else tile.block
     with open_raster(tile.path) as src:
         profile = profile_for(src, options, 1, job.creation_options)
@@ -356,7 +415,8 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int) -> Path:
                  job.geometry.window(slice(tile.row_off, tile.row_off + tile.height),
                                      slice(tile.col_off, tile.col_off + tile.width)))
         write_blocks(dst, surface, tileset.shape, job.geometry, options,
-                     (tile.row_off, tile.col_off, tile.height, tile.width), block, 1)
+                     (tile.row_off, tile.col_off, tile.height, tile.width), block, 1,
+                     progress=stop)
     return out
 
 
@@ -365,20 +425,30 @@ def _tile_results(job: _Job, indices: Iterable[int]):
 
     Yields (index, error message or None, path of the tile whose data could not
     be read or None) as each tile is written. A failed write raises: the
-    next tiles would fail as this one did (no space, read-only folder...).
+    next tiles would fail as this one did (no space, read-only folder...);
+    a failed upload is this tile's error (the server may answer the next).
+    On a cluster, the client's stop event ends the run between blocks, the
+    tile in progress removed.
     """
     global _busy
     surface = MosaicSurface(job.tileset)
     paths = [tile.path for tile in job.tileset.tiles]
+    out = [job.out_dir] if isinstance(job.out_dir, str) else []
+    stop = _StopFlag(job.stop)
     try:
         for index in indices:
             if _stopped:
                 return
             error = culprit = None
             try:
+                stop()
                 _busy = True
-                with reading_env(paths):
-                    _write_tile(job, surface, index)
+                with reading_env(paths + out):
+                    _write_tile(job, surface, index, stop)
+            except _Stopped:
+                return
+            except UploadError as e:
+                error = _reason(e)
             except OutputWriteError:
                 raise
             except InputReadError as e:  # this tile's data or a neighbour's
@@ -390,6 +460,9 @@ def _tile_results(job: _Job, indices: Iterable[int]):
             yield index, error, culprit
     finally:
         surface.close()
+        if out:  # uploads whose abort got no answer: once more, at the end
+            with contextlib.suppress(Exception):
+                storage.abort_pending()
 
 
 #: In a worker process: writing a tile now, and the signals received.
@@ -456,10 +529,13 @@ def run_tiles(
     """
     jobs = default_jobs() if jobs is None else jobs
     check_local_output(out_dir)
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]  # one path or pattern, not its characters
     paths = expand(inputs)
     if not paths:
         raise InputNotFoundError("no input tile given")
-    out_dir = Path(out_dir)
+    remote = storage.is_object_storage(out_dir)
+    out_dir = os.fspath(out_dir).rstrip("/") if remote else Path(out_dir)
     _check_outputs(paths, out_dir, overwrite)
     tileset = TileSet.open(paths, band, options.z_factor)
     options = options.with_vertical(tileset.vertical)
@@ -474,14 +550,15 @@ def run_tiles(
         sample = tileset.tiles[0].path
         with open_raster(sample) as src:
             check_profile(profile_for(src, options, 1, creation_options),
-                          out_dir / input_name(sample))
-    made_dir = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputWriteError(f"{out_dir}: {_os_reason(e)}") from None
-    job = _Job(tileset, geometry, options, out_dir.resolve(), block_size, cog,
-               creation_options)
+                          _output(out_dir, input_name(sample)))
+    made_dir = not remote and not out_dir.exists()
+    if not remote:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputWriteError(f"{out_dir}: {_os_reason(e)}") from None
+    job = _Job(tileset, geometry, options, out_dir if remote else out_dir.resolve(),
+               block_size, cog, creation_options)
     total = len(paths)
     done = len(tileset.bad)
     if progress is not None and done:
@@ -537,16 +614,22 @@ def _near(job: _Job, path: str) -> list[Tile]:
     )
 
 
-def _check_outputs(paths: list[str], out_dir: Path, overwrite: bool) -> None:
+def _check_outputs(paths: list[str], out_dir: Path | str, overwrite: bool) -> None:
     names: dict[str, str] = {}
     for path in paths:
         name = input_name(path)
         if name in names:
             raise OutputExistsError(
-                f"{path} and {names[name]} would both be written to {out_dir / name}"
+                f"{path} and {names[name]} would both be written to {_output(out_dir, name)}"
             )
         names[name] = path
+    if isinstance(out_dir, str):  # in object storage: ask the store
+        storage.check_targets([_output(out_dir, name) for name in names], overwrite)
+        return
+    for name, path in names.items():
         out = out_dir / name
+        if out.is_dir():
+            raise OutputExistsError(f"{out}: is a folder, where {path}'s output would go")
         if is_local(path) and out.exists() and os.path.exists(path) and out.samefile(path):
             raise OutputExistsError(f"{out}: the output would overwrite the input")
         if out.exists() and not overwrite:
@@ -598,19 +681,40 @@ def _on_cluster(job: _Job, indices, scheduler: str):
         from distributed import Client, as_completed
     except ImportError:
         raise UsageError(
-            "--scheduler needs Dask distributed: pip install 'terrain[dask]'"
+            "--scheduler needs Dask distributed: pip install 'terrain-dem[dask]' "
+            "(or '.[dask]' from a checkout)"
         ) from None
+    from distributed import Event, wait
+
     with Client(scheduler) as client:
+        stop = Event(f"terrain-stop-{uuid.uuid4().hex}", client=client)
+        job = replace(job, stop=stop.name)
         shared = client.scatter(job, broadcast=True)
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         groups = _groups(indices, workers)
         futures = {client.submit(_write_tiles, shared, group, pure=False): group
                    for group in groups}
-        for future in as_completed(futures):
-            if future.status == "error":
-                if isinstance(future.exception(), OutputWriteError):
-                    raise future.exception()
-                reason = _reason(future.exception())
-                yield from ((index, reason, None) for index in futures[future])
-            else:
-                yield from future.result()
+        try:
+            for future in as_completed(futures):
+                if future.status == "error":
+                    if isinstance(future.exception(), OutputWriteError) and not isinstance(
+                            future.exception(), UploadError):
+                        raise future.exception()
+                    reason = _reason(future.exception())
+                    yield from ((index, reason, None) for index in futures[future])
+                else:
+                    yield from future.result()
+        except BaseException:
+            # a signal or a failed write: the workers stop between blocks, removing
+            # their tile in progress (and aborting its upload); wait for them, so
+            # that nothing changes once this run has ended
+            with contextlib.suppress(Exception):
+                stop.set()
+                wait(list(futures), timeout=STOP_WAIT)
+            for future in futures:
+                future.cancel()
+            raise
+
+
+#: Seconds a cluster's client waits, when stopped, for its workers to stop their tiles.
+STOP_WAIT = 60

@@ -1,6 +1,6 @@
 """A tiny HTTP server with Range support, for the remote-input tests.
 
-    python tests/range_server.py ROOT LOG [--timeout SECONDS]
+    python tests/range_server.py ROOT LOG [--timeout SECONDS] [--proxy CERT KEY]
 
 Serves the files under ROOT on 127.0.0.1 (a free port, printed as the first
 line on stdout), answering ``Range: bytes=a-b`` (and several ranges, as
@@ -9,6 +9,14 @@ multipart/byteranges) with 206. Every response appends a line to LOG:
 test can count what a client fetched. It runs in its own process (GDAL may hold the
 GIL during network reads) and stops by itself after ``--timeout`` seconds or
 when its parent process goes away.
+
+With ``--proxy``, it is also an HTTP proxy that serves every host itself, so
+that documentation examples run with the URLs they show: a client whose proxy
+is this server (``GDAL_HTTP_PROXY=127.0.0.1:PORT``) asking for
+``http://example.com/dem/n45.tif`` gets ROOT/example.com/dem/n45.tif; for
+``https://`` it answers CONNECT and speaks TLS with the certificate CERT and
+key KEY (a self-signed one: the client must not verify it,
+``GDAL_HTTP_UNSAFESSL=YES``).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import ssl
 import sys
 import threading
 import time
@@ -31,8 +40,10 @@ _BOUNDARY = "range-server-boundary"
 class Handler(BaseHTTPRequestHandler):
     root: Path
     log: Path
+    tls: ssl.SSLContext | None = None  # set in proxy mode
     lock = threading.Lock()
     protocol_version = "HTTP/1.1"
+    _host = ""  # the host a CONNECT tunnel was opened to
 
     def log_message(self, *args) -> None:  # quiet: the LOG file is the record
         pass
@@ -43,7 +54,9 @@ class Handler(BaseHTTPRequestHandler):
             f.write(f"{self.command} {self.path} {status} {nbytes} {ranges}\n")
 
     def _file(self) -> Path | None:
-        path = (self.root / unquote(urlsplit(self.path).path).lstrip("/")).resolve()
+        url = urlsplit(self.path)
+        host = url.hostname or self._host if self.tls is not None else ""
+        path = (self.root / host / unquote(url.path).lstrip("/")).resolve()
         if self.root not in path.parents or not path.is_file():
             return None
         return path
@@ -76,6 +89,22 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             sent = len(body)
         self._record(status, sent)
+
+    def do_CONNECT(self) -> None:
+        """Proxy mode: a tunnel for https, answered here in TLS."""
+        if self.tls is None:
+            self._send(HTTPStatus.METHOD_NOT_ALLOWED, {}, b"not a proxy")
+            return
+        self._host = self.path.rsplit(":", 1)[0]
+        self.send_response(HTTPStatus.OK)
+        self.end_headers()
+        self.wfile.flush()
+        self.connection = self.tls.wrap_socket(self.connection, server_side=True)
+        self.rfile = self.connection.makefile("rb")
+        self.wfile = self.connection.makefile("wb", buffering=0)
+        self.close_connection = False
+        while not self.close_connection:
+            self.handle_one_request()
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -120,8 +149,12 @@ def main() -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("log", type=Path)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--proxy", nargs=2, type=Path, metavar=("CERT", "KEY"))
     args = parser.parse_args()
     Handler.root, Handler.log = args.root.resolve(), args.log
+    if args.proxy:
+        Handler.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        Handler.tls.load_cert_chain(*args.proxy)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)

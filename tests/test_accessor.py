@@ -163,7 +163,7 @@ def test_writes_lazily_with_to_raster_and_computes_on_a_cluster(tmp_path):
     slope.rio.to_raster(tmp_path / "s.tif", lock=threading.Lock(), tiled=True)
     np.testing.assert_array_equal(read(tmp_path / "s.tif", 1)[0], eager.values)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster):
         on_cluster = slope.compute()
     np.testing.assert_array_equal(on_cluster.values, eager.values)

@@ -144,6 +144,8 @@ def one_line_error(capsys, code, want_code, pattern):
     (["slope", "{dem}", "{dem}", "--overwrite"], 1, "overwrite the input"),
     (["slope", "{thin}", "{out}"], 1, "too small"),
     (["slope", "{dem}"], 2, "OUT"),
+    (["slope", "{dem}", "{folder}", "--overwrite"], 1, "is a folder"),
+    (["slope", "{empty}", "--out-dir", "{out}"], 1, "no raster in this folder"),
 ])
 def test_bad_input_one_line_no_output(write_dem, tmp_path, capsys, args, code, pattern):
     paths = {
@@ -153,13 +155,21 @@ def test_bad_input_one_line_no_output(write_dem, tmp_path, capsys, args, code, p
         "thin": write_dem(np.arange(8.0)[np.newaxis], TRANSFORM),
         "out": tmp_path / "out.tif",
         "exists": tmp_path / "exists.tif",
+        "folder": tmp_path / "a_folder",
+        "empty": tmp_path / "no_rasters",
     }
+    paths["folder"].mkdir()
+    paths["empty"].mkdir()
+    (paths["empty"] / "readme.txt").write_text("no DEM here\n")
     paths["text"].write_text("not a raster\n")
     paths["exists"].write_bytes(b"keep")
-    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    def snapshot():
+        return {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+
+    before = snapshot()
     one_line_error(capsys, run(*(a.format(**paths) for a in args)), code, pattern)
     # nothing written, nothing changed, no temporary left behind
-    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert snapshot() == before
 
 
 def test_overwrite_replaces(write_dem, tmp_path):
@@ -168,6 +178,34 @@ def test_overwrite_replaces(write_dem, tmp_path):
     out.write_bytes(b"old")
     assert run("slope", dem, out, "--overwrite") == 0
     np.testing.assert_allclose(read(out, 1)[0], 0.5, rtol=1e-6)
+
+
+def test_bare_terrain_lists_the_commands():
+    done = subprocess.run([sys.executable, str(ROOT / "cli.py")], capture_output=True,
+                          text=True)
+    assert done.returncode == 0
+    assert done.stderr == ""
+    for command in ("slope", "gradient", "aspect", "hillshade"):
+        assert f"  {command} " in done.stdout
+
+
+def test_version_is_the_package_version():
+    import terrain
+
+    done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--version"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-1] == terrain.__version__
+
+
+def test_help_lists_the_command_s_own_options_first():
+    """What to compute first (--units for slope), the run's details (--jobs, -q) last."""
+    out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "slope", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    options = [line.split()[0].rstrip(",") for line in out.splitlines()
+               if line.startswith("  -")]
+    assert options[:4] == ["--units", "--method", "--window", "--edge-order"]
+    assert options.index("--overwrite") < options.index("--out-dir") < options.index("--jobs")
+    assert options[-2:] == ["-q", "-h"]
 
 
 def test_help_has_examples():

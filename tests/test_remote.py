@@ -191,7 +191,7 @@ def test_tile_set_listed_with_urls(write_dem, tmp_path, server):
 
 @pytest.mark.parametrize("where", [["https://example.com/slope.tif"],
                                    ["/vsimem/slope.tif"],
-                                   ["--out-dir", "s3://bucket/slopes"],
+                                   ["--out-dir", "https://example.com/slopes"],
                                    ["--out-dir", "/vsizip/out.zip"]])
 def test_url_as_output_refused(write_dem, tmp_path, capsys, where, monkeypatch):
     dem = rough_dem(write_dem, shape=(20, 20))
@@ -199,8 +199,9 @@ def test_url_as_output_refused(write_dem, tmp_path, capsys, where, monkeypatch):
     before = sorted(tmp_path.rglob("*"))
     assert run("slope", dem, *where) == 2
     err = capsys.readouterr().err
-    assert err == f"terrain: error: {where[-1]}: outputs are local files; give a local " \
-                  "path (and copy the result where it should go)\n"
+    assert err == f"terrain: error: {where[-1]}: outputs are local files or objects in " \
+                  "object storage (s3://, gs://, az://); give one of those (and copy the " \
+                  "result where it should go)\n"
     assert sorted(tmp_path.rglob("*")) == before
 
 

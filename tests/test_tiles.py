@@ -160,7 +160,7 @@ def test_on_a_local_dask_cluster(write_dem, tmp_path):
     whole = write_dem(z, TRANSFORM, nodata=-32768, name="whole.tif")
     assert run("slope", whole, tmp_path / "whole_slope.tif") == 0
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         assert run("slope", *paths, "--out-dir", tmp_path / "out",
                    "--scheduler", cluster.scheduler_address) == 0
     check_seamless(tmp_path, tmp_path / "whole_slope.tif", paths, tmp_path / "out")
@@ -193,3 +193,16 @@ def test_progress_counts_tiles_bad_ones_included(write_dem, tmp_path):
     assert [path for path, _ in failed] == [str(bad)]
     total = len(paths) + 1
     assert calls == [(i, total) for i in range(1, total + 1)]
+
+
+def test_run_tiles_takes_one_path_as_one_input(write_dem, tmp_path):
+    """A string is one path (or folder, or pattern), not a sequence of one-letter inputs."""
+    from terrain.options import Options
+    from terrain.tiles import run_tiles
+
+    paths, _ = cut(write_dem, tmp_path, whole_dem())
+    assert run_tiles(str(tmp_path / "tiles"), tmp_path / "a", Options("slope")) == []
+    big = max(paths, key=lambda p: rasterio.open(p).height)  # one tile 2 pixels high or more
+    assert run_tiles(str(big), tmp_path / "b", Options("slope")) == []
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in paths)
+    assert [p.name for p in (tmp_path / "b").iterdir()] == [big.name]
