@@ -518,12 +518,10 @@ static void moved_sums(const double *v, idx j, idx lo, idx hi, double *z0, doubl
 {
     idx reach = hi > -lo ? hi : -lo;
     if (z0) {
-        double s0 = v[j + lo];
-        for (idx l = lo + 1; l <= hi; l++)
-            s0 += v[j + l];
-        double s1 = 0.0;
+        double s0 = v[j], s1 = 0.0;
         for (idx l = 1; l <= reach; l++) {
             double up = l <= hi ? v[j + l] : 0.0, down = l <= -lo ? v[j - l] : 0.0;
+            s0 += down + up;
             s1 += (double)l * (up - down);
         }
         *z0 = s0, *z1 = s1;
@@ -556,18 +554,18 @@ HOT static void horizontal(Quad *Q, int slot, int need)
     centred_columns(Q, &a, &b);
     double *z0 = zsum(Q, slot, 0) - c0, *z1 = zsum(Q, slot, 1) - c0, *z2 = zsum(Q, slot, 2) - c0;
     if (need & HAVE_Z01) {
-        /* the centred columns, in loops the compiler vectorises */
-        for (idx j = a; j < b; j++)
-            z0[j] = v[j - kc];
-        for (idx l = -kc + 1; l <= kc; l++)
-            for (idx j = a; j < b; j++)
-                z0[j] += v[j + l];
-        for (idx j = a; j < b; j++)
+        /* the centred columns, in loops the compiler vectorises, a pair of
+         * columns l and -l a pass: sum v, and sum l v as sums of differences */
+        for (idx j = a; j < b; j++) {
+            z0[j] = v[j];
             z1[j] = 0.0;
+        }
         for (idx l = 1; l <= kc; l++) {
             double dl = (double)l;
-            for (idx j = a; j < b; j++)
+            for (idx j = a; j < b; j++) {
+                z0[j] += v[j - l] + v[j + l];
                 z1[j] += dl * (v[j + l] - v[j - l]);
+            }
         }
         for (idx j = c0; j < c1; j++) {
             if (j == a)
@@ -858,22 +856,22 @@ HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double 
         double sx2 = (double)kc * (kc + 1) * (2 * kc + 1) / 3.0;
         double sy2 = (double)kr * (kr + 1) * (2 * kr + 1) / 3.0;
         double den_col = (double)wr * sx2 * k->col_h, den_row = (double)wc * sy2 * k->row_h;
-        const double *z1 = zsum(Q, Q->slot[0], 1) - c0;
-        for (idx j = a; j < b; j++)
+        /* a pair of rows v and -v a pass */
+        const double *z1 = zsum(Q, Q->slot[kr], 1) - c0;
+        for (idx j = a; j < b; j++) {
             dc[j] = z1[j];
-        for (int t = 1; t < wr; t++) {
-            z1 = zsum(Q, Q->slot[t], 1) - c0;
-            for (idx j = a; j < b; j++)
-                dc[j] += z1[j];
-        }
-        for (idx j = a; j < b; j++)
             dr[j] = 0.0;
+        }
         for (int v = 1; v <= kr; v++) {
             const double *after = zsum(Q, Q->slot[kr + v], 0) - c0;
             const double *before = zsum(Q, Q->slot[kr - v], 0) - c0;
+            const double *after1 = zsum(Q, Q->slot[kr + v], 1) - c0;
+            const double *before1 = zsum(Q, Q->slot[kr - v], 1) - c0;
             double dv = (double)v;
-            for (idx j = a; j < b; j++)
+            for (idx j = a; j < b; j++) {
+                dc[j] += before1[j] + after1[j];
                 dr[j] += dv * (after[j] - before[j]);
+            }
         }
         for (idx j = a; j < b; j++) {
             dc[j] = dc[j] / den_col;
