@@ -62,8 +62,8 @@ _SHARED = {
                           "--window]"),
         click.option("--window", default=None, metavar="N|Dm", callback=_parse_window,
                      help="Fit a quadratic by least squares over N x N pixels (odd, "
-                          "3-1001) or D metres (30m: the odd pixel count per axis whose "
-                          "span is nearest) at every pixel: the slope at that scale. "
+                          "3-1001) or D metres (30m, 1.5km: the odd pixel count per axis "
+                          "whose span is nearest) at every pixel: the slope at that scale. "
                           "Selects --method quadratic."),
         click.option("--edge-order", type=click.IntRange(1, 2), default=2,
                      show_default=True,

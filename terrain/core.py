@@ -77,7 +77,7 @@ _MIN_ROWS_PER_JOB = 64
 
 Spacing = float | np.ndarray
 
-_METRES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*m\s*$")
+_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(m|km)\s*$")
 
 
 def window_pixels(length: float, pixel: float | np.ndarray) -> int | np.ndarray:
@@ -102,13 +102,13 @@ def window_pixels(length: float, pixel: float | np.ndarray) -> int | np.ndarray:
 class Window:
     """The quadratic method's window: an odd pixel count per axis, or a length in metres.
 
-    ``Window.parse(7)``, ``Window.parse("7")`` and ``Window.parse("30m")``; a
-    length in metres becomes, along each axis, the odd pixel count (at least
+    ``Window.parse(7)``, ``Window.parse("7")``, ``Window.parse("30m")`` and
+    ``Window.parse("1.5km")``; a length in metres becomes, along each axis, the odd pixel count (at least
     3) whose span is nearest to it (:func:`window_pixels`), row by row on
     lat/lon grids.
 
-    >>> str(Window.parse("30 m")), str(Window.parse(7))
-    ('30m', '7')
+    >>> str(Window.parse("30 m")), str(Window.parse(7)), str(Window.parse("1.5km"))
+    ('30m', '7', '1500m')
     """
 
     pixels: int | None = None
@@ -120,9 +120,9 @@ class Window:
             return spec
         if isinstance(spec, str):
             text = spec.strip()
-            match = _METRES.match(text)
+            match = _LENGTH.match(text)
             if match:
-                metres = float(match.group(1))
+                metres = float(match.group(1)) * (1000.0 if match.group(2) == "km" else 1.0)
                 if not 0 < metres < math.inf:
                     raise UsageError(f"window {spec!r}: a length in metres must be positive")
                 return cls(metres=metres)

@@ -317,6 +317,8 @@ def test_window_in_metres_is_the_odd_count_whose_span_is_nearest():
     assert core.window_pixels(5.0, 10.0) == 3    # at least 3
     shape = core.Window.parse("30m").shape(np.array([10.0, 6.0]), 2.0, 2)
     assert shape.tolist() == [[3, 15], [5, 15]]
+    assert core.Window.parse(" 1.5 km") == core.Window.parse("1500m") == core.Window(metres=1500)
+    assert str(core.Window.parse("722.3495m")) == "722.3495m"  # as asked, in the tags
 
 
 def test_window_in_metres_follows_each_rows_latitude_on_lat_lon():
