@@ -103,9 +103,9 @@ class Window:
     """The quadratic method's window: an odd pixel count per axis, or a length in metres.
 
     ``Window.parse(7)``, ``Window.parse("7")``, ``Window.parse("30m")`` and
-    ``Window.parse("1.5km")``; a length in metres becomes, along each axis, the odd pixel count (at least
-    3) whose span is nearest to it (:func:`window_pixels`), row by row on
-    lat/lon grids.
+    ``Window.parse("1.5km")``; a length in metres becomes, along each axis,
+    the odd pixel count (at least 3) whose span is nearest to it
+    (:func:`window_pixels`), row by row on lat/lon grids.
 
     >>> str(Window.parse("30 m")), str(Window.parse(7)), str(Window.parse("1.5km"))
     ('30m', '7', '1500m')
