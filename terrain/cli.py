@@ -20,7 +20,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from terrain import __version__, pipeline, preview, tiles
 from terrain._signals import Interrupted, raise_on_signals
-from terrain.core import METHODS
+from terrain.core import METHODS, Window
 from terrain.errors import BadInputError, TerrainError, UsageError, printable
 from terrain.io import (
     check_format,
@@ -50,18 +50,34 @@ def _parse_creation_options(ctx, param, values) -> dict[str, str]:
     return options
 
 
+def _parse_window(ctx, param, value) -> Window | None:
+    if value is None:
+        return None
+    try:
+        return Window.parse(value)
+    except UsageError as e:
+        raise click.BadParameter(str(e).partition(": ")[2], ctx, param) from None
+
+
 #: Options every command shares, defined once, in the order a user needs them:
 #: how to compute, what the DEM holds, where and how to write, tile sets, the run.
 _SHARED = {
     "compute": [
-        click.option("--method", type=click.Choice(METHODS), default="central",
-                     show_default=True,
+        click.option("--method", type=click.Choice(METHODS), default=None,
                      help="central: numpy.gradient's scheme; horn: gdaldem's default "
-                          "3x3 stencil."),
+                          "3x3 stencil; quadratic: a least-squares quadratic over "
+                          "--window (3 alone).  [default: central, or quadratic with "
+                          "--window]"),
+        click.option("--window", default=None, metavar="N|Dm", callback=_parse_window,
+                     help="Fit a quadratic by least squares over N x N pixels (odd, "
+                          "3-1001) or D metres (30m, 1.5km: the odd pixel count per axis "
+                          "whose span is nearest) at every pixel: the slope at that scale. "
+                          "Selects --method quadratic."),
         click.option("--edge-order", type=click.IntRange(1, 2), default=2,
                      show_default=True,
                      help="Order of the one-sided differences at borders and holes "
-                          "(central method)."),
+                          "(central method; the quadratic method where a window cannot "
+                          "determine the fit)."),
     ],
     "input": [
         click.option("--z-factor", type=float, default=None, metavar="F",
@@ -149,6 +165,7 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
         kwargs.pop("method"),
         kwargs.pop("azimuth", 315.0),
         kwargs.pop("altitude", 45.0),
+        kwargs.pop("window"),
     )
     if out_dir is not None and preview_png is not None:
         raise click.UsageError("--preview takes a single DEM, not a tile set")
@@ -245,6 +262,7 @@ def slope(paths, preview, **kwargs):
       terrain slope dem.tif slope.tif
       terrain slope dem.tif slope_deg.tif --units degrees --z-factor 0.3048
       terrain slope dem.tif slope.tif --method horn --preview slope.png
+      terrain slope lidar_1m.tif slope_10m.tif --window 10m
       terrain slope tiles/*.tif --out-dir slopes/ --jobs 4
       terrain slope 'srtm/*.hgt' --out-dir slopes/ --scheduler tcp://scheduler:8786
       terrain slope https://example.com/cop30/N45_E006.tif slope.tif

@@ -65,13 +65,15 @@ class PixelGeometry:
     of longitude and ``col_scale`` holds each row's parallel radius (m), which
     turns d/dlambda into d/dx. ``jacobian`` is set for rotated or sheared grids:
     metres east and north per column and row step, ``[[a, b], [d, e]]``; then
-    ``row`` and ``col`` are 1.
+    ``row`` and ``col`` are 1. ``row_metres`` (lat/lon grids) is the length of
+    each row's step along the meridian, ``M(phi) dphi``, from its own latitude.
     """
 
     row: float | np.ndarray
     col: float | np.ndarray
     col_scale: np.ndarray | None = None
     jacobian: np.ndarray | None = None
+    row_metres: np.ndarray | None = None
 
     def window(self, rows: slice, cols: slice) -> PixelGeometry:
         """The geometry of the window ``[rows, cols]`` of the raster."""
@@ -80,6 +82,7 @@ class PixelGeometry:
             row=self.row if np.ndim(self.row) == 0 else self.row[rows],
             col=self.col if np.ndim(self.col) == 0 else self.col[cols],
             col_scale=None if self.col_scale is None else self.col_scale[rows],
+            row_metres=None if self.row_metres is None else self.row_metres[rows],
         )
 
     def kernel_args(self, method: str = "central") -> dict:
@@ -90,8 +93,33 @@ class PixelGeometry:
             )
         if self.jacobian is not None:
             return {"row": 1.0, "col": 1.0, "jacobian": self.jacobian}
-        row, col = (self.row, self.col) if method == "central" else self.steps()
+        row, col = (self.row, self.col) if method != "horn" else self.steps()
         return {"row": row, "col": col, "col_scale": self.col_scale}
+
+    def pixel_metres(self) -> tuple[float | np.ndarray | None, float | np.ndarray | None]:
+        """Metres of a row step and of a column step: numbers, or one per row.
+
+        Each row's from its own latitude on lat/lon grids (``M(phi) dphi`` and
+        ``N(phi) cos(phi) dlambda``); the length of the step vectors on rotated
+        grids; None along an axis of irregular coordinates other than a
+        lat/lon grid's rows (no single length).
+        """
+        if self.jacobian is not None:
+            (a, b), (d, e) = self.jacobian
+            return float(np.hypot(b, e)), float(np.hypot(a, d))
+        if np.ndim(self.col):
+            col = None
+        elif self.col_scale is not None:
+            col = self.col_scale * abs(self.col)
+        else:
+            col = abs(float(self.col))
+        if self.row_metres is not None:
+            row = self.row_metres
+        elif np.ndim(self.row):
+            row = np.abs(_local_step(self.row))
+        else:
+            row = abs(float(self.row))
+        return row, col
 
     def steps(self) -> tuple[float | np.ndarray, float | np.ndarray]:
         """Local (row, col) steps for stencils that need a uniform grid (Horn).
@@ -224,7 +252,7 @@ def pixel_geometry(transform: Affine, crs, height: int, name: str = "the raster"
             "apart north to south spans every row between its tiles)"
         )
     lat = transform.f + e * (np.arange(height) + 0.5)
-    return _geographic(crs, lat, a)
+    return _geographic(crs, lat, a, abs(e))
 
 
 def check_transform(transform: Affine, crs, name: str = "the raster") -> None:
@@ -320,14 +348,21 @@ def _check_coordinates(y: np.ndarray, x: np.ndarray, crs, name: str) -> None:
             )
 
 
-def _geographic(crs: pyproj.CRS, lat: np.ndarray, lon: float | np.ndarray) -> PixelGeometry:
-    """Lat/lon grid on the CRS's ellipsoid; ``lon`` is a step or coordinates."""
+def _geographic(crs: pyproj.CRS, lat: np.ndarray, lon: float | np.ndarray,
+                lat_step: float | None = None) -> PixelGeometry:
+    """Lat/lon grid on the CRS's ellipsoid; ``lon`` is a step or coordinates.
+
+    ``lat_step`` is the rows' latitude step (the transform's), else each
+    row's is the local step of ``lat``.
+    """
     radians = crs.axis_info[0].unit_conversion_factor  # radians per CRS unit
+    step = np.abs(_local_step(lat)) if lat_step is None else abs(lat_step)
     lat = lat * radians
     return PixelGeometry(
         row=_uniform(meridian_distance(crs.get_geod(), lat)),
         col=_uniform(lon * radians) if np.ndim(lon) else lon * radians,
         col_scale=parallel_radius(crs.ellipsoid, lat),
+        row_metres=meridian_radius(crs.ellipsoid, lat) * (step * radians),
     )
 
 
@@ -337,6 +372,13 @@ def meridian_distance(geod: pyproj.Geod, lat: np.ndarray) -> np.ndarray:
     zero = np.zeros_like(deg)
     _, _, dist = geod.inv(zero, zero, zero, deg)
     return np.copysign(np.asarray(dist, dtype=float), deg)
+
+
+def meridian_radius(ellipsoid, lat: np.ndarray) -> np.ndarray:
+    """Radius (m) of curvature of the meridian at ``lat`` (radians): ``a(1 - e²) / W³``."""
+    a = ellipsoid.semi_major_metre
+    e2 = 1.0 - (ellipsoid.semi_minor_metre / a) ** 2
+    return a * (1.0 - e2) / (1.0 - e2 * np.sin(lat) ** 2) ** 1.5
 
 
 def parallel_radius(ellipsoid, lat: np.ndarray) -> np.ndarray:

@@ -436,7 +436,9 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
         atomic_output(out, job.cog, overwrite=job.overwrite) as tmp,
         rasterio.open(tmp, "w", **profile) as dst,
     ):
-        describe(dst, options, tile.vertical if tileset.mixed else tileset.vertical)
+        describe(dst, options, tile.vertical if tileset.mixed else tileset.vertical,
+                 job.geometry.window(slice(tile.row_off, tile.row_off + tile.height),
+                                     slice(tile.col_off, tile.col_off + tile.width)))
         write_blocks(dst, surface, tileset.shape, job.geometry, options,
                      (tile.row_off, tile.col_off, tile.height, tile.width), block, 1,
                      progress=stop)
@@ -665,8 +667,9 @@ def run_tiles(
                         progress(done, total)
             # tiles computed with an unreadable tile's data, again with it as a gap
             gaps = [p for p in unreadable if any(t.path == p for t in job.tileset.tiles)]
-            neighbours = {t.path for p in gaps for t in _near(job.tileset, p)} - set(gaps)
-            job = replace(job, tileset=job.tileset.without(gaps))
+            neighbours = {t.path for p in gaps for t in _near(job, p)} - set(gaps)
+            # computed again: this run's own outputs are replaced
+            job = replace(job, tileset=job.tileset.without(gaps), overwrite=True)
             todo = [i for i, t in enumerate(job.tileset.tiles) if t.path in neighbours]
             first = False
     except BaseException:
@@ -681,12 +684,21 @@ def run_tiles(
     return sorted(failed, key=lambda item: order.get(item[0], len(order)))
 
 
-def _near(tileset: TileSet, path: str) -> list[Tile]:
-    """The tiles that read ``path``'s data: those within the halo of it."""
+def _near(job: _Job, path: str) -> list[Tile]:
+    """The tiles that read ``path``'s data: those within the estimator's reach of it.
+
+    A window fit reads up to a window less one pixel away (where it is moved
+    inward at the mosaic's edge); the 3x3 methods :data:`HALO` pixels.
+    """
+    tileset = job.tileset
     tile = next(t for t in tileset.tiles if t.path == path)
+    sizes = job.options.window_shape(job.geometry, tileset.shape[0])
+    reach_rows, reach_cols = ((HALO, HALO) if sizes is None
+                              else (max(HALO, int(sizes[:, 0].max()) - 1),
+                                    max(HALO, int(sizes[:, 1].max()) - 1)))
     return tileset.overlapping(
-        slice(max(tile.row_off - HALO, 0), tile.row_off + tile.height + HALO),
-        slice(max(tile.col_off - HALO, 0), tile.col_off + tile.width + HALO),
+        slice(max(tile.row_off - reach_rows, 0), tile.row_off + tile.height + reach_rows),
+        slice(max(tile.col_off - reach_cols, 0), tile.col_off + tile.width + reach_cols),
     )
 
 
