@@ -17,9 +17,16 @@ _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP
 
 def main() -> None:
     """Run :func:`terrain.cli.main`; Ctrl-C while it loads is one line and exit 130."""
+    swallowed = []  # Ctrl-C in a callback Python runs while importing: printed and lost
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda info: (
+        swallowed.append(info) if isinstance(info.exc_value, KeyboardInterrupt) else hook(info))
     try:
         from terrain.cli import main as command_line
 
+        sys.unraisablehook = hook
+        if swallowed:
+            raise KeyboardInterrupt
         command_line()
     except KeyboardInterrupt:
         # while loading, before the command line took over the signals; or just

@@ -942,3 +942,29 @@ def test_no_clobber_on_every_file_system(tmp_path, monkeypatch, system):
         with rasterio.open(tmp_path / name) as src:
             assert (src.read(1) == value).all()
     assert sorted(os.listdir(tmp_path)) == ["mine.tif", "out.tif"]
+
+
+def test_a_signal_in_a_callback_is_not_lost():
+    """A signal handled while Python runs a weak reference's callback (importlib's module
+    locks are such): its exception was printed ("Exception ignored in ...") and lost, and
+    the run went on with the signals ignored. It is delivered again to the main flow."""
+    import weakref
+
+    from terrain import _signals
+
+    class Thing:
+        pass
+
+    def interrupted_in_a_callback():
+        with _signals.raise_on_signals():
+            thing = Thing()
+            reference = weakref.ref(thing, lambda _: (os.kill(os.getpid(), signal.SIGTERM),
+                                                      time.sleep(0.05)))
+            del thing
+            assert reference() is None
+            time.sleep(5)  # the signal comes again here
+
+    start = time.monotonic()
+    with pytest.raises(_signals.Interrupted, match="stopped by SIGTERM"):
+        interrupted_in_a_callback()
+    assert time.monotonic() - start < 4
