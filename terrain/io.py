@@ -250,6 +250,8 @@ def _local_parts(name: str, depth: int = 0) -> list[str]:
         parts = name.split("/")
         return ["/".join(parts[:i]) for i in range(1, len(parts) + 1) if "/".join(parts[:i])]
     kind, rest = found.group(1), name[found.end():]
+    if _NETWORK_VSI.match(name) and not rest.startswith("file://"):
+        return []  # /vsis3/bucket/key, /vsicurl/https://...: nothing local
     if kind == "subfile":  # /vsisubfile/OFFSET_SIZE,FILENAME
         rest = rest.partition(",")[2]
     if rest.startswith("{"):  # /vsizip/{archive path}/member

@@ -968,3 +968,23 @@ def test_a_signal_in_a_callback_is_not_lost():
     with pytest.raises(_signals.Interrupted, match="stopped by SIGTERM"):
         interrupted_in_a_callback()
     assert time.monotonic() - start < 4
+
+
+@pytest.mark.parametrize(("name", "parts"), [
+    ("/vsizip//data/dems.zip/n45.tif", ["/data", "/data/dems.zip", "/data/dems.zip/n45.tif"]),
+    ("/vsizip/{/data/a b.zip}/x.tif", ["/data", "/data/a b.zip", "/data", "/data/a b.zip",
+                                       "/data/a b.zip/x.tif"]),
+    ("/vsigzip/dem.tif.gz", ["dem.tif.gz"]),
+    ("/vsisubfile/100_2000,/data/all.bin", ["/data", "/data/all.bin"]),
+    ("/vsitar//vsigzip/dems.tar.gz/n45.tif", ["dems.tar.gz", "dems.tar.gz/n45.tif"]),
+    ("file:///data/dem.tif", ["/data", "/data/dem.tif"]),
+    ("/vsis3/bucket/dem.tif", []),
+    ("/vsizip//vsicurl/https://example.com/dems.zip/n45.tif", []),
+    ("https://example.com/dem.tif", []),
+])
+def test_the_local_files_a_gdal_name_reads(name, parts):
+    """What OUT is compared with, from GDAL's names: archives around a member, a .gz,
+    a subfile's file; nothing for a network path (a same-named local file is no input)."""
+    from terrain.io import _local_parts
+
+    assert _local_parts(name) == parts
