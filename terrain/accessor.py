@@ -116,9 +116,13 @@ def _geometry(da: xr.DataArray, y: str, x: str, crs) -> PixelGeometry:
         if (r0 >= 0 and c0 >= 0
                 and np.allclose(rows, r0 + np.arange(ys.size), rtol=0, atol=_ON_GRID)
                 and np.allclose(cols, c0 + np.arange(xs.size), rtol=0, atol=_ON_GRID)):
-            whole = pixel_geometry(t, crs, r0 + ys.size)
+            whole = pixel_geometry(t, crs, r0 + ys.size, name=_name(da))
             return whole.window(slice(r0, r0 + ys.size), slice(c0, c0 + xs.size))
-    return coordinate_geometry(ys, xs, crs)
+    return coordinate_geometry(ys, xs, crs, name=_name(da))
+
+
+def _name(da: xr.DataArray) -> str:
+    return f"DataArray {da.name!r}" if da.name is not None else "the DataArray"
 
 
 def _vertical(da: xr.DataArray, crs, z_factor: float | None) -> VerticalUnit:
@@ -132,7 +136,7 @@ def _vertical(da: xr.DataArray, crs, z_factor: float | None) -> VerticalUnit:
     vertical = vertical_unit(
         crs, unit if isinstance(unit, str) else None,
         da.attrs.get("scale_factor", 1.0), da.attrs.get("add_offset", 0.0), z_factor,
-        name=f"DataArray {da.name!r}" if da.name is not None else "the DataArray",
+        name=_name(da),
     )
     for message in vertical.warnings:
         warnings.warn(message, VerticalUnitWarning, stacklevel=5)
@@ -218,6 +222,37 @@ def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
     )
 
 
+def _check_elevations(da: xr.DataArray) -> None:
+    """Refuse data that are not real numbers (booleans, strings, complex numbers)."""
+    if not (np.issubdtype(da.dtype, np.integer) or np.issubdtype(da.dtype, np.floating)):
+        raise BadInputError(
+            f"elevations must be real numbers, not {da.dtype} data: "
+            "convert them first, e.g. .astype('float32')"
+        )
+
+
+def _check_coordinates(da: xr.DataArray, dim: str) -> None:
+    """Refuse spatial coordinates that are not numbers running strictly one way.
+
+    Repeated or constant coordinates put two pixels at one place (a zero
+    spacing: infinite slopes), unordered ones fold the grid over itself.
+    """
+    values = da[dim].values
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise BadInputError(f"coordinate {dim!r} holds {values.dtype} values, not numbers: "
+                            "assign numeric pixel-centre coordinates")
+    values = values.astype(float)
+    if not np.isfinite(values).all():
+        raise BadInputError(f"coordinate {dim!r} holds NaN or infinite values")
+    steps = np.diff(values)
+    if not ((steps > 0).all() or (steps < 0).all()):
+        what = "repeats a value" if (steps == 0).any() else "does not run one way"
+        raise BadInputError(
+            f"coordinate {dim!r} {what}: coordinates must increase or decrease strictly "
+            f"(sort with .sortby({dim!r}), drop duplicates with .drop_duplicates({dim!r}))"
+        )
+
+
 def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
     """The output bands of ``options`` for a 2-D elevation DataArray."""
     y, x = _spatial_dims(da)
@@ -234,7 +269,10 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
             f"{da.sizes[y]}x{da.sizes[x]} pixels is too small: "
             "a slope needs at least 2 pixels along each axis"
         )
+    _check_elevations(da)
     da = da.transpose(y, x)
+    for dim in (y, x):
+        _check_coordinates(da, dim)
     crs = _crs(da, y)
     geometry = _geometry(da, y, x, crs)
     options = options.with_vertical(_vertical(da, crs, options.z_factor))

@@ -7,6 +7,7 @@ one pass of the compiled kernel from elevations to encoded output bands.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -67,8 +68,14 @@ class Options:
                 f"unknown product {self.product!r}: choose one of {', '.join(PRODUCTS)}"
             )
         _units.check_units(self.units)
-        if self.edge_order not in EDGE_ORDERS:
+        if isinstance(self.edge_order, bool) or self.edge_order not in EDGE_ORDERS:
             raise UsageError(f"edge order must be 1 or 2, not {self.edge_order!r}")
+        for name, value in (("z factor", self.z_factor), ("azimuth", self.azimuth),
+                            ("altitude", self.altitude)):
+            if value is None and name == "z factor":
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise UsageError(f"{name} must be a number, not {value!r}")
         if self.z_factor is not None and (
             not np.isfinite(self.z_factor) or self.z_factor == 0
         ):

@@ -13,6 +13,7 @@ block size.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import warnings
 from collections import deque
@@ -24,7 +25,13 @@ import rasterio
 from rasterio.windows import Window
 
 from terrain.core import Holes, context, default_jobs
-from terrain.errors import EmptyResultWarning, RasterTooSmallError, UsageError
+from terrain.errors import (
+    EmptyResultWarning,
+    RasterTooSmallError,
+    SideCarWarning,
+    UsageError,
+    printable,
+)
 from terrain.io import (
     CACHE_MB,
     TILE,
@@ -32,6 +39,7 @@ from terrain.io import (
     check_format,
     check_output,
     check_profile,
+    dataset_files,
     is_network,
     open_dem,
     open_raster,
@@ -243,7 +251,7 @@ def network_plan(src: rasterio.DatasetReader, band: int, block: tuple[int, int],
     """
     file_rows = src.block_shapes[band - 1][0]
     pixel = np.dtype(src.dtypes[band - 1]).itemsize
-    if src.count > 1 and src.interleave is not None and src.interleave.name == "pixel":
+    if src.count > 1 and src.interleaving is not None and src.interleaving.name == "pixel":
         pixel *= src.count  # GDAL decodes every band of a pixel-interleaved block
     out = np.dtype(profile["dtype"]).itemsize * profile["count"]
     per_column = (block[0] + 2 * file_rows) * pixel + block[0] * out
@@ -320,25 +328,22 @@ def run(
     256², DEFLATE with a predictor), e.g. ``{"COMPRESS": "ZSTD"}``; a bad
     one raises :class:`~terrain.UsageError` before anything is computed.
     """
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise UsageError(f"jobs must be at least 1, not {jobs}")
-    if block_size is not None and block_size < 1:
-        raise UsageError(f"block size must be at least 1 pixel, not {block_size}")
+    jobs = check_work(jobs, block_size, band)
     with open_dem(dem, band) as src:
-        check_output(dem, out, overwrite)
+        check_output(dem, out, overwrite, dataset_files(src, dem))
         check_format(out, hint=_format_hint(out))
         if min(src.shape) < 2:
             raise RasterTooSmallError(
                 f"{dem}: raster of {src.height}x{src.width} pixels is too small: "
                 "a slope needs at least 2 pixels along each axis"
             )
-        geometry = pixel_geometry(src.transform, src.crs, src.height)
+        geometry = pixel_geometry(src.transform, src.crs, src.height, name=printable(dem))
         vertical = vertical_unit(src.crs, src.units[band - 1], src.scales[band - 1],
                                  src.offsets[band - 1], options.z_factor, name=str(dem))
         warn_vertical(vertical)
         options = options.with_vertical(vertical)
         block = (block_size, block_size) if block_size else default_block(src, band)
+        check_block(block, src.shape)
         # GDAL compresses on NUM_THREADS threads when every block covers whole
         # output tiles (the default blocks do); a tile written in pieces is read
         # back and rewritten, which we keep on the plain single-threaded path.
@@ -353,7 +358,7 @@ def run(
     try:
         with (
             reading_env([dem, out], cache_mb),  # an object store's retries too
-            atomic_output(out, cog, jobs) as tmp,
+            atomic_output(out, cog, jobs, overwrite=overwrite) as tmp,
             rasterio.open(tmp, "w", **profile) as dst,
         ):
             describe(dst, options, vertical, geometry)
@@ -364,6 +369,57 @@ def run(
     if not any_valid:
         warnings.warn(f"{dem}: every pixel is nodata, so is every pixel of {out}",
                       EmptyResultWarning, stacklevel=2)
+    warn_side_car([out])
+
+
+def warn_side_car(outputs) -> None:
+    """Say so where GDAL wrote part of an output to its side-car (a CRS, metadata)."""
+    kept = [out for out in outputs if os.path.lexists(f"{os.fspath(out)}.aux.xml")]
+    if kept:
+        more = f" (and {len(kept) - 1} other outputs alike)" if len(kept) > 1 else ""
+        warnings.warn(
+            f"{printable(kept[0])}: GDAL keeps part of it (a CRS the GeoTIFF keys can't "
+            f"hold, or a baseline TIFF's metadata) in {printable(kept[0])}.aux.xml beside it"
+            f"{more}: keep the two files together", SideCarWarning, stacklevel=3)
+
+
+#: The smallest edge of a processing block, pixels: below it the work per
+#: block is mostly overhead (blocks of 1 pixel took 103 s for 1024² pixels).
+MIN_BLOCK = 16
+
+#: The most pixels a processing block may hold (4096²): a block is held in
+#: memory as float64 elevations with their halo and its output bands, two
+#: per thread in flight; the default is about 1024².
+MAX_BLOCK_PIXELS = 4096 * 4096
+
+
+def check_work(jobs, block_size, band=1) -> int:
+    """``jobs`` (the number of cores if None), checked with ``block_size`` and ``band``.
+
+    The checks the command line makes, with the same errors
+    (:class:`~terrain.UsageError`).
+    """
+    jobs = default_jobs() if jobs is None else jobs
+    for name, value, least in (("jobs", jobs, 1), ("block size", block_size, MIN_BLOCK),
+                               ("band", band, 1)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise UsageError(f"{name} must be a whole number, not {value!r}")
+        if value < least:
+            unit = " pixels" if name == "block size" else ""
+            raise UsageError(f"{name} must be at least {least}{unit}, not {value}")
+    return int(jobs)
+
+
+def check_block(block: tuple[int, int], shape: tuple[int, int]) -> None:
+    """Refuse a processing block of over :data:`MAX_BLOCK_PIXELS` within ``shape``."""
+    height, width = min(block[0], shape[0]), min(block[1], shape[1])
+    if height * width > MAX_BLOCK_PIXELS:
+        raise UsageError(
+            f"block size {max(block)} gives blocks of {width}x{height} pixels: at most "
+            f"{MAX_BLOCK_PIXELS} pixels (4096x4096) are held at once per block"
+        )
 
 
 def _format_hint(out) -> str:

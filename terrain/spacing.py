@@ -16,6 +16,7 @@ band's scale applies first. The offset does not change a derivative.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -30,10 +31,13 @@ if TYPE_CHECKING:
     import pyproj  # imported when a CRS is first read: it takes 0.16 s
 
 __all__ = [
+    "MAX_GEOGRAPHIC_ROWS",
+    "PIXEL_METRES",
     "NoCRSWarning",
     "PixelGeometry",
     "VerticalUnit",
     "VerticalUnitWarning",
+    "check_transform",
     "coordinate_geometry",
     "pixel_geometry",
     "unit_metres",
@@ -172,36 +176,64 @@ def _parse_crs(crs) -> pyproj.CRS | None:
     return pyproj.CRS.from_user_input(crs)
 
 
-def _crs(crs) -> pyproj.CRS | None:
+def _crs(crs, stacklevel: int = 3) -> pyproj.CRS | None:
     """The horizontal part of the CRS; None, with a warning, if there is none."""
-    crs = _parse_crs(crs)
+    crs = _horizontal(_parse_crs(crs))
     if crs is None:
         warnings.warn(
             "the raster has no CRS: taking its transform units as metres",
             NoCRSWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
-        return None
-    if crs.is_compound:
+    return crs
+
+
+def _horizontal(crs: pyproj.CRS | None) -> pyproj.CRS | None:
+    """The horizontal part of a parsed CRS (itself unless compound)."""
+    if crs is not None and crs.is_compound:
         return next(s for s in crs.sub_crs_list if s.is_projected or s.is_geographic
                     or not s.is_vertical)
     return crs
 
 
-def pixel_geometry(transform: Affine, crs, height: int) -> PixelGeometry:
+#: Pixel sizes terrain takes, metres: from a picometre (atomic force
+#: microscopes map surfaces in nanometre pixels) to a million kilometres.
+#: Outside, a transform is garbage (a zero, a 1e-300 left by a bad writer),
+#: and derivatives would overflow or vanish in floating point.
+PIXEL_METRES = (1e-12, 1e9)
+
+#: The most rows of a lat/lon grid (or tile set): each row's metre spacings
+#: are arrays of this length, a few times 8 bytes per row (about 300 MiB here).
+MAX_GEOGRAPHIC_ROWS = 2**23
+
+#: The sine of the angle between a grid's row and column directions below
+#: which the grid is degenerate: its pixels have no area, and the Jacobian
+#: of a rotated or sheared transform cannot be inverted.
+_MIN_SINE = 1e-9
+
+
+def pixel_geometry(transform: Affine, crs, height: int, name: str = "the raster"
+                   ) -> PixelGeometry:
     """The metre geometry of a raster with this transform, CRS and height.
 
     ``crs`` is anything pyproj accepts (a rasterio CRS, WKT, EPSG code), or
     None: then transform units are taken as metres, with a warning.
+    A geometry that cannot give a slope raises :class:`BadInputError`
+    naming ``name``: a pixel size that is zero, NaN, infinite or outside
+    :data:`PIXEL_METRES`, a singular (degenerate) transform, or lat/lon rows
+    centred on or past a pole.
 
     >>> g = pixel_geometry(Affine(30.0, 0, 0, 0, -30.0, 0), "EPSG:32633", 10)
     >>> g.row, g.col
     (-30.0, 30.0)
     """
     a, b, d, e = transform.a, transform.b, transform.d, transform.e
-    crs = _crs(crs)
-    if crs is None or not crs.is_geographic:
-        metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+    horizontal = _horizontal(_parse_crs(crs))
+    _check_grid(transform, horizontal, name)  # before the warning: one message, the error
+    crs = _crs(horizontal)
+    geographic = crs is not None and crs.is_geographic
+    metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+    if not geographic:
         if b == 0 and d == 0:
             return PixelGeometry(row=e * metres, col=a * metres)
         return PixelGeometry(
@@ -209,25 +241,111 @@ def pixel_geometry(transform: Affine, crs, height: int) -> PixelGeometry:
         )
     if b != 0 or d != 0:
         raise BadInputError(
-            "rotated or sheared lat/lon rasters are not supported: "
+            f"{name}: rotated or sheared lat/lon rasters are not supported: "
             "warp the DEM to a north-up grid first (gdalwarp)"
+        )
+    _check_poles(transform, crs, height, name)
+    if height > MAX_GEOGRAPHIC_ROWS:
+        raise BadInputError(
+            f"{name}: spans {height} rows of lat/lon pixels: terrain computes their metre "
+            f"spacings row by row, for up to {MAX_GEOGRAPHIC_ROWS} rows (a tile set far "
+            "apart north to south spans every row between its tiles)"
         )
     lat = transform.f + e * (np.arange(height) + 0.5)
     return _geographic(crs, lat, a, abs(e))
 
 
-def coordinate_geometry(y: np.ndarray, x: np.ndarray, crs) -> PixelGeometry:
+def check_transform(transform: Affine, crs, name: str = "the raster") -> None:
+    """Refuse a transform whose pixels are not a usable parallelogram in metres.
+
+    Raises :class:`BadInputError` naming ``name`` for a NaN or infinite
+    coefficient, a pixel width or height outside :data:`PIXEL_METRES`, or a
+    singular transform. (A lat/lon pixel is measured at the equator here.)
+    """
+    _check_grid(transform, _horizontal(_parse_crs(crs)), name)
+
+
+def _check_grid(transform: Affine, crs, name: str) -> None:
+    a, b, d, e = transform.a, transform.b, transform.d, transform.e
+    metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+    if crs is not None and crs.is_geographic:  # radians per unit: metres at the equator
+        metres *= crs.ellipsoid.semi_major_metre
+    values = np.array([a, b, d, e], dtype=float)
+    if not np.isfinite(values).all():
+        raise BadInputError(
+            f"{name}: its transform holds a NaN or an infinity ({a:g}, {b:g}, {d:g}, {e:g}): "
+            "no pixel size to take a slope with"
+        )
+    low, high = PIXEL_METRES
+    for axis, (x, y) in (("width", (a, d)), ("height", (b, e))):
+        size = math.hypot(x, y) * metres
+        if not low <= size <= high:
+            raise BadInputError(
+                f"{name}: its pixel {axis} is {size:g} m: terrain takes pixels of "
+                f"{low:g} m to {high:g} m; fix the transform (gdal_edit.py -a_ullr or -tr)"
+            )
+    sine = abs(a * e - b * d) / (math.hypot(a, d) * math.hypot(b, e))
+    if sine < _MIN_SINE:
+        raise BadInputError(
+            f"{name}: its transform ({a:g}, {b:g}, {d:g}, {e:g}) is singular: rows and "
+            "columns run the same way, so pixels have no area; fix the transform"
+        )
+
+
+def _check_poles(transform: Affine, crs, height: int, name: str) -> None:
+    """Refuse lat/lon rows centred on or past a pole (east-west lengths vanish there)."""
+    degrees = np.degrees(crs.axis_info[0].unit_conversion_factor)  # degrees per unit
+    for row in (0, height - 1):
+        lat = (transform.f + transform.e * (row + 0.5)) * degrees
+        if not -90 < lat < 90:
+            raise BadInputError(
+                f"{name}: row {row} is centred at latitude {lat:.6g}, on or past a pole, "
+                "where east-west distances vanish: crop the rows within ±90° "
+                "(gdal_translate -srcwin) or fix the transform"
+            )
+
+
+def coordinate_geometry(y: np.ndarray, x: np.ndarray, crs, name: str = "the grid"
+                        ) -> PixelGeometry:
     """The metre geometry of a grid given its pixel-centre coordinates.
 
     ``y`` and ``x`` are 1-D (uniform or not) in the CRS's units, or metres if
-    ``crs`` is None; ``y`` may ascend or descend.
+    ``crs`` is None; ``y`` may ascend or descend. Steps outside
+    :data:`PIXEL_METRES` and lat/lon rows on or past a pole raise
+    :class:`BadInputError`, as in :func:`pixel_geometry`.
     """
     y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
-    crs = _crs(crs)
+    horizontal = _horizontal(_parse_crs(crs))
+    _check_coordinates(y, x, horizontal, name)
+    crs = _crs(horizontal)
     if crs is None or not crs.is_geographic:
         metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
         return PixelGeometry(row=_uniform(y * metres), col=_uniform(x * metres))
     return _geographic(crs, y, x)
+
+
+def _check_coordinates(y: np.ndarray, x: np.ndarray, crs, name: str) -> None:
+    """:func:`pixel_geometry`'s checks for coordinate arrays: steps and poles."""
+    metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+    geographic = crs is not None and crs.is_geographic
+    if geographic:
+        metres *= crs.ellipsoid.semi_major_metre
+    low, high = PIXEL_METRES
+    for axis, values in (("y", y), ("x", x)):
+        steps = np.abs(np.diff(values)) * metres
+        if steps.size and not (low <= steps.min() and steps.max() <= high):
+            raise BadInputError(
+                f"{name}: its {axis} coordinates are {steps.min():g} m to {steps.max():g} m "
+                f"apart: terrain takes pixels of {low:g} m to {high:g} m"
+            )
+    if geographic:
+        degrees = np.degrees(crs.axis_info[0].unit_conversion_factor) * y
+        if not (np.abs(degrees) < 90).all():
+            raise BadInputError(
+                f"{name}: a row is centred at latitude {degrees[np.abs(degrees) >= 90][0]:.6g}, "
+                "on or past a pole, where east-west distances vanish: select the rows "
+                "within ±90°"
+            )
 
 
 def _geographic(crs: pyproj.CRS, lat: np.ndarray, lon: float | np.ndarray,

@@ -403,7 +403,7 @@ def test_every_path_gives_the_same_bits(write_dem, tmp_path, case):
     memory = options.compute(z, core.Holes(nodata=-9999.0),
                              pixel_geometry(transform, crs, shape[0]), encoded=True)[0]
     np.testing.assert_array_equal(memory, want)
-    for block_size in (5, 17, 64):
+    for block_size in (16, 17, 64):  # the smallest block taken, an odd one
         for jobs in (1, 2):
             out = tmp_path / f"b{block_size}_{jobs}.tif"
             terrain.slope(dem, out, window=window, block_size=block_size, jobs=jobs)
