@@ -7,13 +7,23 @@ interleaved repeat by repeat after one warm-up, with Dask's threaded scheduler:
 - an identity function through ``map_overlap`` with terrain's halo;
 - ``da.terrain.slope()`` (ratio) and xarray-spatial's slope.
 
-Usage: ``python bench/dask_overhead.py [--size 4096] [--chunk 1024] [--repeats 7]``
+Runs in the benchmarks' own environment (bench/env.py), made on first use.
+
+Usage: ``python bench/dask_overhead.py [--size 4096] [--chunk 1024] [--repeats 7]
+[--workdir DIR]``
 """
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
+
+import env
+
+if __name__ == "__main__":
+    env.run_inside(Path(sys.argv[sys.argv.index("--workdir") + 1]) if "--workdir" in sys.argv
+                   else env.WORKDIR)
 
 import dask.array as dsa
 import numpy as np
@@ -52,6 +62,7 @@ def main() -> None:
     for name, values in times.items():
         median = statistics.median(values)
         print(f"| {name} | {median:.3f} | {median / peer:.2f} |")
+    print(f"\nVersions: {env.versions()}.")
 
 
 if __name__ == "__main__":
