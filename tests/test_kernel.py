@@ -167,6 +167,43 @@ def _dem_of_ratios(ratios):
     return np.stack([np.zeros_like(ratios), ratios], axis=1)
 
 
+#: Cephes' atan.c coefficients (Moshier 1989), as printed there.
+_CEPHES_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1,
+             -7.500855792314704667340e1, -1.228866684490136173410e2,
+             -6.485021904942025371773e1)
+_CEPHES_Q = (2.485846490142306297962e1, 1.650270098316988542046e2,
+             4.328810604912902668951e2, 4.853903996359136964868e2,
+             1.945506571482613964425e2)
+
+
+def _cephes_atan(x: float) -> float:
+    """Cephes' atan.c, step by step in Python floats (IEEE double, one rounding each)."""
+    a = abs(x)
+    if a > 2.41421356237309504880:  # tan(3 pi / 8)
+        base, more, t = math.pi / 2, 6.123233995736765886130e-17, -1.0 / a
+    elif a > 0.66:
+        base, more, t = math.pi / 4, 0.5 * 6.123233995736765886130e-17, (a - 1.0) / (a + 1.0)
+    else:
+        base, more, t = 0.0, 0.0, a
+    z = t * t
+    p = (((_CEPHES_P[0] * z + _CEPHES_P[1]) * z + _CEPHES_P[2]) * z + _CEPHES_P[3]) * z \
+        + _CEPHES_P[4]
+    q = ((((z + _CEPHES_Q[0]) * z + _CEPHES_Q[1]) * z + _CEPHES_Q[2]) * z + _CEPHES_Q[3]) * z \
+        + _CEPHES_Q[4]
+    return math.copysign(base + (t * (z * p / q) + t + more), x)
+
+
+def test_the_arctangent_is_cephes_to_the_bit_on_every_cpu():
+    """The kernel's vectorised radians are Cephes' scalar algorithm done in Python floats,
+    bit for bit: no fused multiply-add, no reordering, whichever clone (AVX-512, AVX2,
+    baseline) the CPU runs. Python's float arithmetic is IEEE's on every machine."""
+    ratios = _ratios()
+    got = core.fused(_dem_of_ratios(ratios), None, row=1.0, col=1.0, product="slope",
+                     units="radians")[0, :, 0]
+    want = np.array([_cephes_atan(float(r)) for r in ratios])
+    np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
+
+
 @pytest.mark.parametrize("units_", ["degrees", "radians"])
 def test_atan_slopes_round_to_float32_as_the_exact_arctangent(units_):
     """float32 degrees and radians against float32(numpy.degrees(math.atan(ratio))) in
