@@ -46,12 +46,15 @@ typedef Py_ssize_t idx;
 /* The loops over whole rows: kept out of line (GCC's guess otherwise finds them
  * cold and leaves them scalar), and built three times on x86-64 Linux, for
  * AVX-512 (x86-64-v4: AVX-512 F, BW, CD, DQ, VL), for AVX2 and for any CPU, the
- * best chosen when the module loads (an ifunc). No fused multiply-add on any of
+ * best chosen when the module loads (an ifunc; GCC before 12 and clang build the
+ * last two only). No fused multiply-add on any of
  * them: -ffp-contract=off (setup.py) keeps every a * b + c two roundings, as
  * numpy computes it, even where the CPU has FMA. */
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
+#if __has_attribute(target_clones) && !defined(__clang__) && __GNUC__ >= 12
 #define HOT __attribute__((noinline, target_clones("arch=x86-64-v4", "avx2", "default")))
+#elif __has_attribute(target_clones)  /* older GCC and clang: no x86-64-v4 clone */
+#define HOT __attribute__((noinline, target_clones("avx2", "default")))
 #endif
 #endif
 #ifndef HOT
