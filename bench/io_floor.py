@@ -15,7 +15,8 @@ import os
 import rasterio
 from rasterio.windows import Window
 
-#: GDAL's block cache, as terrain streams with (terrain.io.CACHE_MB).
+#: GDAL's block cache. terrain streams with 96 MiB (terrain.io.CACHE_MB), which its halos
+#: need; a copy without halos reads each block once (measured: 32 and 96 MiB alike).
 CACHE_MB = 32
 
 

@@ -2,8 +2,10 @@
 
 1. Start-up: ``terrain slope`` on the sample DEM against ``python -c "import
    rasterio"``.
-2. In memory (bench/in_memory.py): the accessor against xarray-spatial on a
-   4096² float32 DataArray, eager and on Dask with 1024² chunks.
+2. In memory (bench/in_memory.py, in the benchmarks' own environment with
+   xarray-spatial 0.10.20, bench/env.py): the accessor against xarray-spatial
+   and the Dask floor on a 4096² float32 DataArray, eager and on Dask with
+   1024² chunks.
 3. File to file, for each size: a synthetic DEM (bench/make_dem.py, made if
    missing), and for DEFLATE (terrain's default) and ZSTD (``--co
    COMPRESS=ZSTD``):
@@ -32,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+import env
 import numpy as np
 import rasterio
 from make_dem import write_dem
@@ -48,29 +51,32 @@ GDAL_CREATION = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "PREDICTOR=3",
 CODECS = ("DEFLATE", "ZSTD")
 
 
-def measure(command: list, workdir: Path, env: dict | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one run of ``command``.
+def measure(command: list, workdir: Path, env: dict | None = None
+            ) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one run of ``command``.
 
-    The RSS comes from GNU time, not from this process's wait4: a forked
-    child's high-water mark starts at this (large) process's RSS.
+    The CPU time and RSS come from GNU time, not from this process's wait4: a
+    forked child's high-water mark starts at this (large) process's RSS.
     """
-    rss = workdir / "rss.txt"
+    report = workdir / "rss.txt"
     start = time.perf_counter()
-    subprocess.run([GNU_TIME, "-f", "%M", "-o", rss, *map(str, command)], check=True,
+    subprocess.run([GNU_TIME, "-f", "%U %S %M", "-o", report, *map(str, command)], check=True,
                    env=env)
     wall = time.perf_counter() - start
-    return wall, int(rss.read_text().split()[-1]) / 1024  # KiB
+    user, system, rss = report.read_text().split()[-3:]
+    return wall, float(user) + float(system), int(rss) / 1024  # KiB
 
 
 def interleaved(runs: dict, repeats: int, workdir: Path, out: Path) -> dict:
-    """{name: (median wall, max RSS)} of each command, run in turn ``repeats`` times."""
+    """{name: (median wall, median CPU, max RSS)} of each command, run in turn ``repeats`` times."""
     results = {name: [] for name in runs}
     for _ in range(repeats):
         for name, command in runs.items():
             out.unlink(missing_ok=True)
             results[name].append(measure(command, workdir))
     out.unlink(missing_ok=True)
-    return {name: (statistics.median(w for w, _ in r), max(m for _, m in r))
+    return {name: (statistics.median(w for w, _, _ in r), statistics.median(c for _, c, _ in r),
+                   max(m for _, _, m in r))
             for name, r in results.items()}
 
 
@@ -87,7 +93,7 @@ def startup(repeats: int, workdir: Path) -> str:
     lines = ["| start-up (sample DEM, 403x344) | wall s | above `import rasterio` s |",
              "|---|---|---|"]
     lines += [f"| {name} | {wall:.2f} | {wall - floor:+.2f} |"
-              for name, (wall, _) in result.items()]
+              for name, (wall, _, _) in result.items()]
     return "\n".join(lines)
 
 
@@ -112,23 +118,20 @@ def file_to_file(size: int, repeats: int, workdir: Path) -> str:
             "gdaldem", "slope", "-q", "-alg", "ZevenbergenThorne", "-compute_edges",
             *gdal_co, dem, out]
     result = interleaved(runs, repeats, workdir, out)
-    lines = [f"| {size}² float32, file to file | wall s | peak RSS MiB | / I/O floor "
-             "| / gdaldem |", "|---|---|---|---|---|"]
-    for name, (wall, rss) in result.items():
+    lines = [f"| {size}² float32, file to file | wall s | / I/O floor | / gdaldem | CPU s "
+             "| CPU / I/O floor | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+    for name, (wall, cpu, rss) in result.items():
         codec = name.rsplit(", ", 1)[1]
-        floor = result[f"I/O floor (rasterio copy of terrain's output), {codec}"][0]
+        floor, floor_cpu, _ = result[f"I/O floor (rasterio copy of terrain's output), {codec}"]
         gdal = result[f"gdaldem slope -alg ZevenbergenThorne -compute_edges, {codec}"][0]
-        lines.append(f"| {name} | {wall:.2f} | {rss:.0f} | {wall / floor:.2f} "
-                     f"| {wall / gdal:.2f} |")
+        lines.append(f"| {name} | {wall:.2f} | {wall / floor:.2f} | {wall / gdal:.2f} "
+                     f"| {cpu:.2f} | {cpu / floor_cpu:.2f} | {rss:.0f} |")
     return "\n".join(lines)
 
 
 def in_memory(size: int, repeats: int, workdir: Path) -> str:
-    try:
-        import xrspatial  # noqa: F401
-    except ImportError:
-        return "(in memory: xarray-spatial not installed: pip install xarray-spatial)"
-    done = subprocess.run([sys.executable, HERE / "in_memory.py", "--size", str(size),
+    """bench/in_memory.py in the benchmarks' own environment (bench/env.py)."""
+    done = subprocess.run([env.python(workdir), HERE / "in_memory.py", "--size", str(size),
                            "--repeats", str(repeats), "--workdir", workdir],
                           check=True, capture_output=True, text=True)
     return done.stdout.strip()

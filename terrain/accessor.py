@@ -194,16 +194,22 @@ def _depth(options: Options, geometry: PixelGeometry, shape: tuple[int, int]
     return depth, least
 
 
-def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
-    """Dask: each chunk computed with the estimator's halo from its neighbours."""
+def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int) -> list:
+    """Dask: each chunk computed with the estimator's halo from its neighbours.
+
+    One task per chunk, one kernel call on its overlapped block; one array per
+    band, 2-D, so that a single band needs no selection task after it.
+    """
     import dask.array as dsa
     from dask.array.overlap import ensure_minimum_chunksize
+    from dask.base import tokenize
 
     depth, least = _depth(options, geometry, data.shape)
     # every chunk must be able to lend a full halo to its neighbours
     data = data.rechunk(tuple(ensure_minimum_chunksize(size, c)
                               for size, c in zip(least, data.chunks, strict=True)))
     starts = [np.cumsum((0, *c)) for c in data.chunks]
+    dtype = _dtype(data.dtype, options)
 
     def block(z, block_info=None):
         i, j = block_info[0]["chunk-location"]
@@ -213,13 +219,20 @@ def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
         top, left = max(r0 - depth[0], 0), max(c0 - depth[1], 0)
         window = geometry.window(slice(top, top + z.shape[0]), slice(left, left + z.shape[1]))
         inner = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
-        return _bands(z, fill, window, options, inner)
+        bands = _bands(z, fill, window, options, inner)
+        return bands[0] if nbands == 1 else bands
 
-    return dsa.map_overlap(
+    # named from what determines the result, so that Dask need not pickle
+    # `block` to name it (a few ms per call)
+    name = f"terrain-{options.product}-" + tokenize(data.name, fill, geometry, options, nbands)
+    shape = ({"chunks": data.chunks} if nbands == 1
+             else {"chunks": ((nbands,), *data.chunks), "new_axis": 0})
+    result = dsa.map_overlap(
         block, data, depth=depth, boundary="none", trim=False, allow_rechunk=False,
-        chunks=((nbands,), *data.chunks), new_axis=0, dtype=_dtype(data.dtype, options),
-        meta=np.empty((0, 0, 0), dtype=_dtype(data.dtype, options)),
+        dtype=dtype, meta=np.empty((0,) * (2 if nbands == 1 else 3), dtype=dtype),
+        name=name, **shape,
     )
+    return [result] if nbands == 1 else [result[b] for b in range(nbands)]
 
 
 def _check_elevations(da: xr.DataArray) -> None:

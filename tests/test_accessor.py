@@ -95,6 +95,40 @@ def test_chunked_is_lazy_and_equals_eager(path, chunks):
         np.testing.assert_array_equal(computed[name].values, eager[name].values)
 
 
+@pytest.mark.parametrize("chunks", [(3, 5), (64, 50)])
+def test_one_band_products_chunked_equal_eager(chunks):
+    """Slope, aspect and hillshade on Dask: one 2-D array per band, the eager bits."""
+    size = (20, 24) if chunks[0] < 10 else (150, 140)  # chunks below the halo: a corner
+    dem = open_dem(SAMPLES[1], masked=True).isel(y=slice(0, size[0]), x=slice(0, size[1]))
+    lazy = dem.chunk({"y": chunks[0], "x": chunks[1]}).terrain
+    for name, method in [("slope degrees", lambda t: t.slope(units="degrees")),
+                         ("aspect", lambda t: t.aspect()), ("hillshade", lambda t: t.hillshade())]:
+        got = method(lazy)
+        assert hasattr(got.data, "dask"), name
+        assert got.data.ndim == 2, name
+        np.testing.assert_array_equal(got.values, method(dem.terrain).values, err_msg=name)
+
+
+def test_dask_names_tell_different_computations_apart():
+    """Dask merges graphs by key: two results computed together that differ in their
+    input or options must have different names, and the same call the same name."""
+    import dask
+
+    dem = open_dem(SAMPLES[1], masked=True).chunk({"y": 64, "x": 64})
+    # another surface, the same chunks, coordinates, attributes and encoding
+    other = dem.copy(data=dem.data + 100.0 * (dem.x / dem.x.max()).data[None, :])
+    results = [dem.terrain.slope(), dem.terrain.slope(units="degrees"),
+               dem.terrain.slope(z_factor=2.0), other.terrain.slope(), dem.terrain.aspect(),
+               dem.terrain.slope(method="horn")]
+    names = [r.data.name for r in results]
+    assert len(set(names)) == len(names)
+    assert dem.terrain.slope().data.name == names[0]
+    computed = dask.compute(*results)
+    for lazy, got in zip(results, computed, strict=True):
+        np.testing.assert_array_equal(got.values, lazy.compute().values)
+    assert not np.array_equal(computed[0].values, computed[3].values)
+
+
 def test_non_uniform_coordinates_equal_numpy_gradient():
     rng = np.random.default_rng(1)
     y = -np.cumsum(rng.uniform(5, 15, 30))  # descending, uneven
