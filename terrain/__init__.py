@@ -1,4 +1,4 @@
-"""Slope, gradient and aspect maps from DEMs, exact to the borders.
+"""Slope, gradient, aspect and curvature maps from DEMs, exact to the borders.
 
 File-level functions stream any raster GDAL reads to a GeoTIFF on the same
 grid; ``import terrain`` also registers the ``DataArray.terrain`` accessor:
@@ -15,7 +15,7 @@ import importlib
 __version__ = "0.2.0.dev0"
 
 from terrain._hook import register_when_imported
-from terrain.core import HALO
+from terrain.core import CURVATURES, HALO
 from terrain.errors import (
     BadInputError,
     InputNotFoundError,
@@ -26,11 +26,12 @@ from terrain.errors import (
     TileSetError,
     UsageError,
 )
-from terrain.pipeline import aspect, gradient, hillshade, slope
+from terrain.pipeline import aspect, curvature, gradient, hillshade, slope
 from terrain.spacing import NoCRSWarning
 from terrain.units import SLOPE_UNITS
 
 __all__ = [
+    "CURVATURES",
     "HALO",
     "SLOPE_UNITS",
     "BadInputError",
@@ -43,6 +44,7 @@ __all__ = [
     "TileSetError",
     "UsageError",
     "aspect",
+    "curvature",
     "gradient",
     "hillshade",
     "slope",
