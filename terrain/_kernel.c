@@ -1129,7 +1129,7 @@ HOT static void encode(const Kernel *k, idx r, idx width, const double *d_row, c
 
 /*
  * p = dz/dx, q = dz/dy, r = d2z/dx2, s = d2z/dxdy, t = d2z/dy2 (x east, y
- * north); g = p^2 + q^2, w = 1 + g. Positive is convex (Evans 1979; Wood 1996;
+ * north); g = p^2 + q^2, w = 1 + g. Positive is convex (Evans 1980; Wood 1996;
  * Minar et al. 2020; Florinsky 2016):
  *   profile     -(p^2 r + 2pq s + q^2 t) / (g w^1.5)   normal slope-line curvature
  *   tangential  -(q^2 r - 2pq s + p^2 t) / (g w^0.5)   normal contour curvature
