@@ -307,8 +307,8 @@ class TerrainAccessor:
         return compute(self._da, options)[0]
 
     def curvature(self, kind: str | Sequence[str] = "profile", window: int | str | None = None,
-                  z_factor: float | None = None, method: str | None = None,
-                  edge_order: int = 2) -> xr.DataArray | xr.Dataset:
+                  z_factor: float | None = None,
+                  method: str | None = None) -> xr.DataArray | xr.Dataset:
         """Curvatures of the least-squares quadratic over ``window`` (default 3), 1/m.
 
         ``kind`` names one of :data:`terrain.core.CURVATURES` (a DataArray), or
@@ -317,8 +317,7 @@ class TerrainAccessor:
         where convex; NaN where the window's pixels do not determine the
         quadratic and, for ``profile``, ``tangential`` and ``plan``, where flat.
         """
-        options = Options("curvature", "ratio", edge_order, z_factor, method, window=window,
-                          kinds=kind)
+        options = Options("curvature", "ratio", 2, z_factor, method, window=window, kinds=kind)
         bands = compute(self._da, options)
         if isinstance(kind, str):
             return bands[0]

@@ -283,8 +283,9 @@ def curvature(paths, preview, **kwargs):
     (3 x 3 pixels unless given), the fit the slope uses with --window: exact on
     quadratic surfaces at every pixel, border and holes included. Nodata where
     the window cannot determine the quadratic and, for profile, tangential and
-    plan, on flat ground. --method central or horn is an error. --preview draws
-    the first kind.
+    plan, on flat ground. --method central or horn is an error; --edge-order
+    changes nothing (it is the gradient's rule where a window is degenerate,
+    and there a curvature is nodata). --preview draws the first kind.
 
     \b
     Examples:

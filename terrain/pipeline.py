@@ -425,8 +425,8 @@ def hillshade(dem, out, *, azimuth: float = 315.0, altitude: float = 45.0,
 
 
 def curvature(dem, out, kind: str | Sequence[str] = "profile", *,
-              window: int | str | None = None, edge_order: int = 2,
-              z_factor: float | None = None, method: str | None = None, **kwargs) -> None:
+              window: int | str | None = None, z_factor: float | None = None,
+              method: str | None = None, **kwargs) -> None:
     """Write curvatures of the DEM file ``dem`` to the GeoTIFF ``out``, one band per kind.
 
     ``kind`` is one name of :data:`terrain.core.CURVATURES` (``profile``,
@@ -438,7 +438,9 @@ def curvature(dem, out, kind: str | Sequence[str] = "profile", *,
     the fit ``slope(..., window=)`` uses; ``method`` may only be ``quadratic``.
     Nodata where the window's valid pixels do not determine the quadratic, and,
     for ``profile``, ``tangential`` and ``plan``, where the ground is flat.
-    Keyword arguments as for :func:`slope`.
+    Keyword arguments as for :func:`slope` (no ``edge_order``: it only says
+    what the gradient does where a window is degenerate, and there a curvature
+    is nodata).
     """
-    run(dem, out, Options("curvature", "ratio", edge_order, z_factor, method, window=window,
+    run(dem, out, Options("curvature", "ratio", 2, z_factor, method, window=window,
                           kinds=kind), **kwargs)

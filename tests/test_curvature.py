@@ -371,6 +371,28 @@ def test_several_kinds_read_the_dem_once(write_dem, tmp_path, monkeypatch):
                                       all_bands[band], err_msg=kind)
 
 
+def test_z_factor_and_units_of_the_file(write_dem, tmp_path):
+    """--z-factor 2 gives the bits of the doubled DEM; a DEM in feet whose band says so,
+    the bits of the same DEM in metres (the window fit is exact in either unit only up to
+    rounding, hence the tolerance there)."""
+    z = rough_dem((50, 40)).astype(np.float64)
+    valid = z != -9999.0
+    doubled = write_dem(np.where(valid, 2 * z, -9999.0), nodata=-9999.0, dtype="float64")
+    once = write_dem(z, nodata=-9999.0, dtype="float64")
+    feet = write_dem(np.where(valid, z / 0.3048, -9999.0), nodata=-9999.0, dtype="float64",
+                     units=["ft"])
+    kinds = ["profile", "mean", "dxy"]
+    terrain.curvature(doubled, tmp_path / "a.tif", kind=kinds, window=5)
+    terrain.curvature(once, tmp_path / "b.tif", kind=kinds, window=5, z_factor=2.0)
+    terrain.curvature(once, tmp_path / "m.tif", kind=kinds, window=5, z_factor=1.0)
+    terrain.curvature(feet, tmp_path / "f.tif", kind=kinds, window=5)
+    np.testing.assert_array_equal(read(tmp_path / "a.tif")[0], read(tmp_path / "b.tif")[0])
+    metres, feet_result = read(tmp_path / "m.tif")[0], read(tmp_path / "f.tif")[0]
+    np.testing.assert_allclose(feet_result, metres, rtol=1e-5, atol=1e-9)
+    assert rasterio.open(tmp_path / "f.tif").tags()["TERRAIN_VERTICAL_UNIT_SOURCE"] == "band unit"
+    assert not np.allclose(read(tmp_path / "a.tif")[0][1], metres[1], equal_nan=True)
+
+
 def test_curvature_leaves_the_other_products_bits_alone(write_dem, tmp_path):
     """dz/dx and dz/dy inside the curvature run are the gradient's: its direction-free
     second derivatives with the gradient give the same profile as the kernel."""
