@@ -1,4 +1,4 @@
-"""Slope, gradient and aspect maps from DEMs, exact to the borders.
+"""Slope, gradient, aspect and curvature maps from DEMs, exact to the borders.
 
 File-level functions stream any raster GDAL reads to a GeoTIFF on the same
 grid; ``import terrain`` also registers the ``DataArray.terrain`` accessor:
@@ -31,16 +31,19 @@ from terrain.errors import (
 
 #: Public names imported on first use, and the module that defines each.
 _LAZY = {
+    "CURVATURES": "terrain.core",
     "HALO": "terrain.core",
     "SLOPE_UNITS": "terrain.units",
     "NoCRSWarning": "terrain.spacing",
     "aspect": "terrain.pipeline",
+    "curvature": "terrain.pipeline",
     "gradient": "terrain.pipeline",
     "hillshade": "terrain.pipeline",
     "slope": "terrain.pipeline",
 }
 
 __all__ = [
+    "CURVATURES",
     "HALO",
     "SLOPE_UNITS",
     "BadInputError",
@@ -53,6 +56,7 @@ __all__ = [
     "TileSetError",
     "UsageError",
     "aspect",
+    "curvature",
     "gradient",
     "hillshade",
     "slope",

@@ -11,7 +11,8 @@
  *   gdaldem's fills;
  * - its conversion to metres east and north (a parallel radius per row on
  *   lat/lon grids, the inverse-transposed Jacobian on rotated grids);
- * - the product (gradient, slope, aspect, hillshade);
+ * - the product (gradient, slope, aspect, hillshade, or curvatures from the
+ *   window fit's second derivatives);
  * - its encoding (float32 or float64 with a nodata value, or gdaldem's Byte).
  *
  * Every operation is the IEEE operation numpy performs, in the order numpy
@@ -36,7 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { GRADIENT, SLOPE, ASPECT, HILLSHADE };  /* terrain.core.PRODUCTS */
+enum { GRADIENT, SLOPE, ASPECT, HILLSHADE, CURVATURE };  /* terrain.core.PRODUCTS */
+enum { PROFILE, TANGENTIAL, PLAN, MEAN, GAUSSIAN, MAXIMAL, MINIMAL, DXX, DYY, DXY,
+       N_CURVATURES };                        /* terrain.core.CURVATURES */
 enum { RATIO, PERCENT, DEGREES, RADIANS };    /* terrain.units.SLOPE_UNITS */
 enum { CENTRAL, HORN, QUADRATIC };           /* terrain.core.METHODS */
 enum { OUT_F64, OUT_F32, OUT_U8 };
@@ -93,6 +96,8 @@ typedef struct {
     idx out_rows;
     double *ra, *rb, *rc, *ca, *cb, *cc;  /* numpy's interior coefficients */
     const int *win;               /* quadratic: n x 2, each row's window (rows, columns) */
+    const int *kinds;             /* curvature: the kind of each output band */
+    int n_kinds;
 } Kernel;
 
 /* The rows the stencils reach (i-2 .. i+2, or a window's rows) of the
@@ -423,6 +428,16 @@ HOT static void derivatives(Rows *R, idx i, idx c0, idx c1, double *d_row, doubl
  *     and their fit wild, however fine the tolerance.
  * Flat ground stays flat: A gives exactly 0 (sums of differences); B and C
  * check a window whose fit is within rounding of flat for one value.
+ *
+ * The second derivatives r = 2a, t = 2b, s = c (curvature products only; the
+ * other products never compute them) come the same three ways: A. by symmetry
+ * c = sum xy z / sum x^2 y^2, and with x^2 and y^2 centred on their means over
+ * the window (then orthogonal to each other and to 1) a = sum (x^2 - mean x^2) z
+ * / sum (x^2 - mean x^2)^2, b likewise: the 3x3 system of (a, b, f) in closed
+ * form, as sums of differences, exactly 0 on flat ground; B. fixed weights of
+ * the row sums from the same two systems as d and e, once per output row;
+ * C. the Cholesky solution's a, b, c. A pixel whose window does not determine
+ * the quadratic (the central differences for d and e) has none: NaN.
  */
 
 #define QUAD_TOL 1e-10  /* scaled pivots: 1e-15 when degenerate, over 1e-6 when not */
@@ -438,16 +453,16 @@ static const int BP[6] = {2, 0, 1, 1, 0, 0};
 static const int BQ[6] = {0, 2, 1, 0, 1, 0};
 enum { COEF_X = 3, COEF_Y = 4 };
 
-enum { HAVE_Z01 = 1, HAVE_Z2 = 2 };
+enum { HAVE_Z01 = 1, HAVE_Z2 = 2, HAVE_D2 = 4 };
 
 typedef struct {
     Rows *R;
     idx c0, width;          /* the output columns */
-    double *zs;             /* size x 3 x width: Z_0, Z_1, Z_2 of each ring row */
+    double *zs;             /* size x 4 x width: Z_0, Z_1, Z_2, D_2 of each ring row */
     double *hs;             /* size x 5 x width: H_0 .. H_4 of ring rows with nodata */
     idx *row;               /* per slot: the row the sums are of, -1 for none */
     int *sums_wc;           /* per slot: the window columns they were made with */
-    unsigned char *have;    /* per slot: HAVE_Z01 | HAVE_Z2 */
+    unsigned char *have;    /* per slot: HAVE_Z01 | HAVE_Z2 | HAVE_D2 */
     double *tmpl;           /* 5 x width: H_p of a whole window of tmpl_wc columns */
     int tmpl_wc;
     double *v;              /* m: a row's elevations, 0 at nodata */
@@ -458,6 +473,8 @@ typedef struct {
     int *slot;              /* per window row: its ring slot */
     double *y, *s;          /* per window row: offset and x scale */
     double *wp, *wq2, *wq0; /* per window row: way B's weights */
+    double *wxy, *wa2, *wa0, *wb2, *wb0;  /* and for c, a and b (curvature) */
+    int second;             /* second derivatives are wanted */
     double *wm;             /* per window row: s^p y^q of the 15 monomials (way C) */
     double *wi;             /* per window row: v^q, v its whole row offset (way C) */
     int metric;             /* s or y are not whole pixel offsets (lat/lon, row_x) */
@@ -466,7 +483,7 @@ typedef struct {
 
 static inline double *zsum(const Quad *Q, int slot, int p)
 {
-    return Q->zs + ((size_t)slot * 3 + (size_t)p) * (size_t)Q->width;
+    return Q->zs + ((size_t)slot * 4 + (size_t)p) * (size_t)Q->width;
 }
 
 static inline double *hsum(const Quad *Q, int slot, int p)
@@ -614,6 +631,19 @@ HOT static void horizontal(Quad *Q, int slot, int need)
             moved_sums(v, j, lo, hi, NULL, NULL, &z2[j]);
         }
     }
+    if (need & HAVE_D2) {
+        /* way A's sum (l^2 - mean l^2) v over the centred columns, as second
+         * differences v[j + l] + v[j - l] - 2 v[j]: exactly 0 where v is flat */
+        double *d2 = zsum(Q, slot, 3) - c0;
+        double mean = (double)kc * (kc + 1) * (2 * kc + 1) / 3.0 / (double)Q->wc;
+        for (idx j = a; j < b; j++)
+            d2[j] = 0.0;
+        for (idx l = 1; l <= kc; l++) {
+            double w = (double)(l * l) - mean;
+            for (idx j = a; j < b; j++)
+                d2[j] += w * ((v[j + l] + v[j - l]) - 2.0 * v[j]);
+        }
+    }
 }
 
 /* The ring slot of row r, with the horizontal sums `want` made. */
@@ -756,6 +786,20 @@ static int row_weights(Quad *Q)
         Q->wq2[t] = h[0] * (s * s);
         Q->wq0[t] = h[1] * (y * y) + h[2] * y + h[3];
     }
+    if (!Q->second)
+        return 1;
+    /* c is the second row of the odd inverse; a and b the first two of the even */
+    double second[6] = {0, 1}, first[6] = {1, 0, 0, 0}, gc[6], ha[6], hb[6];
+    if (!solve(2, A, second, gc) || !solve(4, E, first, ha) || !solve(4, E, second, hb))
+        return 0;
+    for (int t = 0; t < Q->wr; t++) {
+        double s = Q->s[t], y = Q->y[t];
+        Q->wxy[t] = gc[0] * s + gc[1] * (s * y);
+        Q->wa2[t] = ha[0] * (s * s);
+        Q->wa0[t] = ha[1] * (y * y) + ha[2] * y + ha[3];
+        Q->wb2[t] = hb[0] * (s * s);
+        Q->wb0[t] = hb[1] * (y * y) + hb[2] * y + hb[3];
+    }
     return 1;
 }
 
@@ -781,8 +825,10 @@ static inline int nearly_flat(Quad *Q, idx i, idx j, double p, double q)
 }
 
 /* Way C at pixel (i, j): the normal equations of its window's valid pixels;
- * the central differences where they do not determine the quadratic. */
-static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col)
+ * the central differences where they do not determine the quadratic. With
+ * Q->second, the second derivatives too (d2[0..2]: d/dcol^2, d/drow^2,
+ * d/dcol drow), NaN where the quadratic is not determined. */
+static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col, double *d2)
 {
     const Kernel *k = Q->R->k;
     idx jj = j - Q->c0;
@@ -835,17 +881,27 @@ static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col)
     if (!determined || !solve(6, A, B, c)) {
         *d_row = central(Q->R, i, j, 1, 0, i, k->row_h, k->row_x, k->ra, k->rb, k->rc);
         *d_col = central(Q->R, i, j, 0, 1, j, k->col_h, k->col_x, k->ca, k->cb, k->cc);
+        if (Q->second)
+            d2[0] = d2[1] = d2[2] = NAN;
         return;
     }
     double p = c[COEF_X], q = c[COEF_Y];
-    if (nearly_flat(Q, i, j, p, q))
+    int level = nearly_flat(Q, i, j, p, q);
+    if (level)
         p = q = 0.0;
     *d_col = p / k->col_h;
     *d_row = q / Q->hy;
+    if (Q->second) {
+        d2[0] = level ? 0.0 : 2.0 * c[0] / (k->col_h * k->col_h);
+        d2[1] = level ? 0.0 : 2.0 * c[1] / (Q->hy * Q->hy);
+        d2[2] = level ? 0.0 : c[2] / (k->col_h * Q->hy);
+    }
 }
 
-/* d/drow and d/dcol of row i, columns c0:c1, by the window fit. */
-HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double *d_col)
+/* d/drow and d/dcol of row i, columns c0:c1, by the window fit; with Q->second
+ * also d/dcol^2, d/drow^2 and d/dcol drow into d_cc, d_rr, d_rc. */
+HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double *d_col,
+                          double *d_cc, double *d_rr, double *d_rc)
 {
     const Kernel *k = Q->R->k;
     setup_row(Q, i);
@@ -855,12 +911,17 @@ HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double 
     idx a, b;
     centred_columns(Q, &a, &b);
     int way_b = !way_a && a < b && wr >= 3 && wc >= 3 && row_weights(Q);
-    int all_whole = 1;
+    int all_whole = 1, second = Q->second;
+    int want = way_b ? HAVE_Z01 | HAVE_Z2 : HAVE_Z01;
+    if (second && way_a)
+        want |= HAVE_D2;
     for (int t = 0; t < wr; t++) {
-        Q->slot[t] = ensure(Q, Q->ri + t, way_b ? HAVE_Z01 | HAVE_Z2 : HAVE_Z01);
+        Q->slot[t] = ensure(Q, Q->ri + t, want);
         all_whole &= whole(Q, Q->slot[t]);
     }
     double *dr = d_row - c0, *dc = d_col - c0;
+    double *rcc = second ? d_cc - c0 : NULL, *rrr = second ? d_rr - c0 : NULL;
+    double *rrc = second ? d_rc - c0 : NULL;
     if (way_a) {
         /* sum x z / sum x^2 and sum y z / sum y^2, x^2 and y^2 summed exactly */
         double sx2 = (double)kc * (kc + 1) * (2 * kc + 1) / 3.0;
@@ -887,6 +948,44 @@ HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double 
             dc[j] = dc[j] / den_col;
             dr[j] = dr[j] / den_row;
         }
+        if (second) {
+            /* a = sum (x^2 - mean) z / (wr sum (l^2 - mean)^2), b likewise over the
+             * rows' Z_0, c = sum xy z / sum x^2 y^2: sums of differences */
+            double mx = sx2 / (double)wc, my = sy2 / (double)wr, sx4 = 0.0, sy4 = 0.0;
+            for (int l = 1; l <= kc; l++)
+                sx4 += 2.0 * ((double)(l * l) * (double)(l * l));
+            for (int v = 1; v <= kr; v++)
+                sy4 += 2.0 * ((double)(v * v) * (double)(v * v));
+            double den_cc = (double)wr * (sx4 - sx2 * mx) * (k->col_h * k->col_h);
+            double den_rr = (double)wc * (sy4 - sy2 * my) * (k->row_h * k->row_h);
+            double den_rc = sx2 * sy2 * (k->col_h * k->row_h);
+            const double *mid = zsum(Q, Q->slot[kr], 0) - c0;
+            const double *d2 = zsum(Q, Q->slot[kr], 3) - c0;
+            for (idx j = a; j < b; j++) {
+                rcc[j] = d2[j];
+                rrr[j] = 0.0;
+                rrc[j] = 0.0;
+            }
+            for (int v = 1; v <= kr; v++) {
+                const double *after = zsum(Q, Q->slot[kr + v], 0) - c0;
+                const double *before = zsum(Q, Q->slot[kr - v], 0) - c0;
+                const double *after1 = zsum(Q, Q->slot[kr + v], 1) - c0;
+                const double *before1 = zsum(Q, Q->slot[kr - v], 1) - c0;
+                const double *after2 = zsum(Q, Q->slot[kr + v], 3) - c0;
+                const double *before2 = zsum(Q, Q->slot[kr - v], 3) - c0;
+                double dv = (double)v, wv = (double)(v * v) - my;
+                for (idx j = a; j < b; j++) {
+                    rcc[j] += before2[j] + after2[j];
+                    rrr[j] += wv * ((after[j] + before[j]) - 2.0 * mid[j]);
+                    rrc[j] += dv * (after1[j] - before1[j]);
+                }
+            }
+            for (idx j = a; j < b; j++) {
+                rcc[j] = 2.0 * rcc[j] / den_cc;
+                rrr[j] = 2.0 * rrr[j] / den_rr;
+                rrc[j] = rrc[j] / den_rc;
+            }
+        }
     } else if (way_b) {
         const double *z0 = zsum(Q, Q->slot[0], 0) - c0, *z1 = zsum(Q, Q->slot[0], 1) - c0,
                      *z2 = zsum(Q, Q->slot[0], 2) - c0;
@@ -908,6 +1007,28 @@ HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double 
             dc[j] = dc[j] / k->col_h;
             dr[j] = dr[j] / Q->hy;
         }
+        if (second) {
+            for (idx j = a; j < b; j++)
+                rcc[j] = rrr[j] = rrc[j] = 0.0;
+            for (int t = 0; t < wr; t++) {
+                z0 = zsum(Q, Q->slot[t], 0) - c0, z1 = zsum(Q, Q->slot[t], 1) - c0;
+                z2 = zsum(Q, Q->slot[t], 2) - c0;
+                double wa2 = Q->wa2[t], wa0 = Q->wa0[t], wb2 = Q->wb2[t], wb0 = Q->wb0[t];
+                double wxy = Q->wxy[t];
+                for (idx j = a; j < b; j++) {
+                    rcc[j] += wa2 * z2[j] + wa0 * z0[j];
+                    rrr[j] += wb2 * z2[j] + wb0 * z0[j];
+                    rrc[j] += wxy * z1[j];
+                }
+            }
+            double den_cc = k->col_h * k->col_h, den_rr = Q->hy * Q->hy;
+            double den_rc = k->col_h * Q->hy;
+            for (idx j = a; j < b; j++) {
+                rcc[j] = 2.0 * rcc[j] / den_cc;
+                rrr[j] = 2.0 * rrr[j] / den_rr;
+                rrc[j] = rrc[j] / den_rc;
+            }
+        }
     }
     /* each pixel: nodata, a window with nodata or off-centre (way C), or flat */
     double col_h = fabs(k->col_h), hy = fabs(Q->hy);
@@ -918,15 +1039,23 @@ HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double 
         }
         if (!holds(Q->R, i, j)) {
             dr[j] = dc[j] = NAN;
+            if (second)
+                rcc[j] = rrr[j] = rrc[j] = NAN;
             continue;
         }
         int fit = (way_a || way_b) && a <= j && j < b;
         for (int t = 0; fit && !all_whole && t < wr; t++)
             fit = whole(Q, Q->slot[t]) || hsum(Q, Q->slot[t], 0)[j - c0] == (double)wc;
-        if (!fit)
-            way_c(Q, i, j, &dr[j], &dc[j]);
-        else if (way_b && nearly_flat(Q, i, j, dc[j] * col_h, dr[j] * hy))
+        if (!fit) {
+            double d2[3];
+            way_c(Q, i, j, &dr[j], &dc[j], d2);
+            if (second)
+                rcc[j] = d2[0], rrr[j] = d2[1], rrc[j] = d2[2];
+        } else if (way_b && nearly_flat(Q, i, j, dc[j] * col_h, dr[j] * hy)) {
             dr[j] = dc[j] = 0.0;
+            if (second)
+                rcc[j] = rrr[j] = rrc[j] = 0.0;
+        }
     }
 }
 
@@ -1081,24 +1210,94 @@ HOT static void encode(const Kernel *k, idx r, idx width, const double *d_row, c
     }
 }
 
+/* ---- curvatures: products of p, q, r, s, t (metres east and north) ---- */
+
+/*
+ * p = dz/dx, q = dz/dy, r = d2z/dx2, s = d2z/dxdy, t = d2z/dy2 (x east, y
+ * north); g = p^2 + q^2, w = 1 + g. Positive is convex (Evans 1980; Wood 1996;
+ * Minar et al. 2020; Florinsky 2016):
+ *   profile     -(p^2 r + 2pq s + q^2 t) / (g w^1.5)   normal slope-line curvature
+ *   tangential  -(q^2 r - 2pq s + p^2 t) / (g w^0.5)   normal contour curvature
+ *   plan        -(q^2 r - 2pq s + p^2 t) / g^1.5       contour curvature
+ *   mean        -((1 + q^2) r - 2pq s + (1 + p^2) t) / (2 w^1.5)
+ *   gaussian    (rt - s^2) / w^2
+ *   maximal, minimal: mean +- sqrt(mean^2 - gaussian)
+ *   dxx, dyy, dxy: r, t, s
+ * profile, tangential and plan have no direction where p = q = 0: NaN, as
+ * aspect. mean^2 - gaussian is ((k1 - k2) / 2)^2 >= 0; rounding leaves it a few
+ * ulps below 0 where k1 = k2 (an umbilic: a sphere's cap), taken as 0.
+ */
+static inline double curvature_of(int kind, double p, double q, double r, double s, double t)
+{
+    double p2 = p * p, q2 = q * q, pq2 = 2.0 * (p * q), g = p2 + q2, w = 1.0 + g;
+    switch (kind) {
+    case PROFILE:
+        return g == 0.0 ? NAN : -((p2 * r + pq2 * s) + q2 * t) / (g * (w * sqrt(w)));
+    case TANGENTIAL:
+        return g == 0.0 ? NAN : -((q2 * r - pq2 * s) + p2 * t) / (g * sqrt(w));
+    case PLAN:
+        return g == 0.0 ? NAN : -((q2 * r - pq2 * s) + p2 * t) / (g * sqrt(g));
+    case GAUSSIAN:
+        return (r * t - s * s) / (w * w);
+    case DXX: return r;
+    case DYY: return t;
+    case DXY: return s;
+    default: {
+        double mean = -(((1.0 + q2) * r - pq2 * s) + (1.0 + p2) * t) / (2.0 * (w * sqrt(w)));
+        if (kind == MEAN)
+            return mean;
+        double radicand = mean * mean - (r * t - s * s) / (w * w);
+        double root = sqrt(radicand < 0.0 ? 0.0 : radicand);  /* NaN stays NaN */
+        return kind == MAXIMAL ? mean + root : mean - root;
+    }
+    }
+}
+
+/* Row i's curvatures at out row r, one band per kind, float64 or float32, nodata for NaN. */
+HOT static void curvatures(const Kernel *k, idx r, idx width, const double *d_row,
+                           const double *d_col, const double *d_xx, const double *d_yy,
+                           const double *d_xy)
+{
+    for (int band = 0; band < k->n_kinds; band++) {
+        int kind = k->kinds[band];
+        idx base = ((idx)band * k->out_rows + r) * width;
+        if (k->out_type == OUT_F64) {
+            double *out = (double *)k->out + base;
+            for (idx x = 0; x < width; x++) {
+                double v = curvature_of(kind, d_col[x], d_row[x], d_xx[x], d_xy[x], d_yy[x]);
+                out[x] = isnan(v) ? k->nodata : v;
+            }
+        } else {
+            float *out = (float *)k->out + base, nodata = (float)k->nodata;
+            for (idx x = 0; x < width; x++) {
+                double v = curvature_of(kind, d_col[x], d_row[x], d_xx[x], d_xy[x], d_yy[x]);
+                out[x] = isnan(v) ? nodata : (float)v;
+            }
+        }
+    }
+}
+
 /* The window fit's sums and weights for `size` ring rows and `width` output columns. */
 static int quad_init(Quad *Q, Rows *R, idx c0, idx width, int size)
 {
     size_t w = (size_t)width, n = (size_t)size, m = (size_t)R->k->m;
-    size_t doubles = n * 3 * w + n * 5 * w + 5 * w + m + 5 * n + 15 * n + 5 * n;
+    size_t doubles = n * 4 * w + n * 5 * w + 5 * w + m + 5 * n + 15 * n + 5 * n + 5 * n;
     double *block = malloc(sizeof(double) * doubles + (sizeof(idx) + 2 * sizeof(int) + 1) * n);
     if (!block)
         return -1;
     Q->R = R, Q->c0 = c0, Q->width = width, Q->tmpl_wc = -1;
+    Q->second = R->k->kind == CURVATURE;
     Q->zs = block;
-    Q->hs = Q->zs + n * 3 * w;
+    Q->hs = Q->zs + n * 4 * w;
     Q->tmpl = Q->hs + n * 5 * w;
     Q->v = Q->tmpl + 5 * w;
     Q->y = Q->v + m;
     Q->s = Q->y + n, Q->wp = Q->s + n, Q->wq2 = Q->wp + n, Q->wq0 = Q->wq2 + n;
     Q->wm = Q->wq0 + n;
     Q->wi = Q->wm + 15 * n;
-    Q->row = (idx *)(Q->wi + 5 * n);
+    Q->wxy = Q->wi + 5 * n, Q->wa2 = Q->wxy + n, Q->wa0 = Q->wa2 + n;
+    Q->wb2 = Q->wa0 + n, Q->wb0 = Q->wb2 + n;
+    Q->row = (idx *)(Q->wb0 + n);
     Q->sums_wc = (int *)(Q->row + n);
     Q->slot = Q->sums_wc + n;
     Q->have = (unsigned char *)(Q->slot + n);
@@ -1122,14 +1321,20 @@ static int run(Kernel *k, idx r0, idx r1, idx c0, idx c1, idx out_row)
     Rows R = {k, NULL, NULL, NULL, NULL, size, c0 > reach ? c0 - reach : 0,
               c1 + reach < m ? c1 + reach : m};
     size_t ring = (size_t)size * (size_t)m;
+    int second = k->kind == CURVATURE;
     double *d = malloc(sizeof(double) * ((size_t)(2 * width) + ring)
                        + (sizeof(idx) + sizeof(int) + 1) * (size_t)size + ring);
+    double *d2 = second ? malloc(sizeof(double) * 3 * (size_t)width) : NULL;
     Quad Q;
     memset(&Q, 0, sizeof Q);
-    if (!d || (k->method == QUADRATIC && quad_init(&Q, &R, c0, width, size) < 0)) {
+    if (!d || (second && !d2)
+        || (k->method == QUADRATIC && quad_init(&Q, &R, c0, width, size) < 0)) {
         free(d);
+        free(d2);
         return -1;
     }
+    /* the second derivatives d/dcol^2, d/drow^2, d/dcol drow; then d2z/dx2, d2z/dy2, d2z/dxdy */
+    double *d_cc = d2, *d_rr = second ? d2 + width : NULL, *d_rc = second ? d2 + 2 * width : NULL;
     double *d_row = d, *d_col = d + width;
     R.ring = d + 2 * width;
     R.slot_row = (idx *)(R.ring + ring);
@@ -1139,9 +1344,29 @@ static int run(Kernel *k, idx r0, idx r1, idx c0, idx c1, idx out_row)
         R.slot_row[slot] = -1, R.slot_full[slot] = 0;
     for (idx i = r0; i < r1; i++) {
         if (k->method == QUADRATIC)
-            quadratic(&Q, i, c0, c1, d_row, d_col);
+            quadratic(&Q, i, c0, c1, d_row, d_col, d_cc, d_rr, d_rc);
         else
             derivatives(&R, i, c0, c1, d_row, d_col);
+        if (second) {
+            /* to metres as the gradient below: H_world = J^-T H_pixel J^-1, or
+             * the column derivative over the row's parallel radius (squared in r) */
+            if (k->jac) {
+                const double *j = k->jac;
+                for (idx x = 0; x < width; x++) {
+                    double cc = d_cc[x], rr = d_rr[x], rc = d_rc[x];
+                    d_cc[x] = (j[0] * j[0]) * cc + 2.0 * (j[0] * j[1]) * rc + (j[1] * j[1]) * rr;
+                    d_rr[x] = (j[2] * j[2]) * cc + 2.0 * (j[2] * j[3]) * rc + (j[3] * j[3]) * rr;
+                    d_rc[x] = (j[0] * j[2]) * cc + (j[0] * j[3] + j[1] * j[2]) * rc
+                              + (j[1] * j[3]) * rr;
+                }
+            } else if (k->col_scale) {
+                double scale = k->col_scale[i];
+                for (idx x = 0; x < width; x++) {
+                    d_cc[x] = d_cc[x] / (scale * scale);
+                    d_rc[x] = d_rc[x] / scale;
+                }
+            }
+        }
         /* to metres east and north: dz/dx into d_col, dz/dy into d_row */
         if (k->jac) {
             for (idx x = 0; x < width; x++) {
@@ -1154,10 +1379,14 @@ static int run(Kernel *k, idx r0, idx r1, idx c0, idx c1, idx out_row)
             for (idx x = 0; x < width; x++)
                 d_col[x] = d_col[x] / scale;
         }
-        encode(k, out_row + i - r0, width, d_row, d_col);
+        if (second)
+            curvatures(k, out_row + i - r0, width, d_row, d_col, d_cc, d_rr, d_rc);
+        else
+            encode(k, out_row + i - r0, width, d_row, d_col);
     }
     free(Q.zs);
     free(d);
+    free(d2);
     return 0;
 }
 
@@ -1204,28 +1433,31 @@ static int vector(PyObject *obj, Py_buffer *view, idx n, const double **out, con
 PyDoc_STRVAR(fused_doc,
 "fused(z, mask, z_nodata, finite, r0, r1, c0, c1, method, edge_order, row_h, row_x, col_h, col_x,\n"
 "      row_step, col_step, col_scale, jacobian, z_factor, kind, units, light,\n"
-"      nodata, out, out_row, window)\n\n"
+"      nodata, out, out_row, window, kinds)\n\n"
 "Rows r0:r1, columns c0:c1 of z's output bands into out (bands, rows, c1 - c0),\n"
 "row r0 at out row out_row; terrain.core.fused documents the arguments.\n"
 "Optional arrays are None; window (the quadratic method's) is an int32 array\n"
-"of z's rows x 2: each row's window rows and columns. Releases the GIL while it\n"
-"computes.");
+"of z's rows x 2: each row's window rows and columns; kinds (the curvature\n"
+"product's) an int32 array of the curvature of each band (terrain.core.CURVATURES).\n"
+"Releases the GIL while it computes.");
 
 static PyObject *fused(PyObject *self, PyObject *args)
 {
     PyObject *z_o, *mask_o, *nodata_o, *row_x_o, *col_x_o, *row_step_o, *col_step_o, *scale_o,
-        *jac_o, *light_o, *out_o, *win_o = Py_None;
+        *jac_o, *light_o, *out_o, *win_o = Py_None, *kinds_o = Py_None;
     idx r0, r1, c0, c1, out_row;
     Kernel k;
     memset(&k, 0, sizeof k);
-    if (!PyArg_ParseTuple(args, "OOOpnnnniidOdOOOOOdiiOdOn|O", &z_o, &mask_o, &nodata_o,
+    if (!PyArg_ParseTuple(args, "OOOpnnnniidOdOOOOOdiiOdOn|OO", &z_o, &mask_o, &nodata_o,
                           &k.finite, &r0, &r1, &c0, &c1, &k.method, &k.edge_order,
                           &k.row_h, &row_x_o, &k.col_h, &col_x_o, &row_step_o, &col_step_o,
                           &scale_o, &jac_o, &k.z_factor,
-                          &k.kind, &k.units, &light_o, &k.nodata, &out_o, &out_row, &win_o))
+                          &k.kind, &k.units, &light_o, &k.nodata, &out_o, &out_row, &win_o,
+                          &kinds_o))
         return NULL;
 
-    enum { Z, MASK, ROW_X, COL_X, ROW_STEP, COL_STEP, SCALE, JAC, LIGHT, OUT, WIN, NVIEWS };
+    enum { Z, MASK, ROW_X, COL_X, ROW_STEP, COL_STEP, SCALE, JAC, LIGHT, OUT, WIN, KINDS,
+           NVIEWS };
     Py_buffer views[NVIEWS];
     int held[NVIEWS] = {0};
     PyObject *result = NULL;
@@ -1300,17 +1532,45 @@ static PyObject *fused(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "unknown method");
         goto done;
     }
-    if (k.kind < GRADIENT || k.kind > HILLSHADE || k.units < RATIO || k.units > RADIANS) {
+    if (k.kind < GRADIENT || k.kind > CURVATURE || k.units < RATIO || k.units > RADIANS) {
         PyErr_SetString(PyExc_ValueError, "unknown product or units");
         goto done;
     }
-    if ((k.out_type = get(out_o, &views[OUT], PyBUF_WRITABLE, 3, "dfB", "out")) < 0)
+    int bands = k.kind == GRADIENT ? 2 : 1;
+    if (k.kind == CURVATURE) {
+        if (k.method != QUADRATIC) {
+            PyErr_SetString(PyExc_ValueError, "curvatures need the quadratic method");
+            goto done;
+        }
+        if (kinds_o == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "the curvature product needs kinds");
+            goto done;
+        }
+        if (get(kinds_o, &views[KINDS], PyBUF_SIMPLE, 1, "i", "kinds") < 0)
+            goto done;
+        held[KINDS] = 1;
+        k.kinds = views[KINDS].buf;
+        k.n_kinds = (int)views[KINDS].shape[0];
+        bands = k.n_kinds;
+        for (int b = 0; b < k.n_kinds; b++)
+            if (k.kinds[b] < 0 || k.kinds[b] >= N_CURVATURES) {
+                PyErr_SetString(PyExc_ValueError, "kinds: unknown curvature");
+                goto done;
+            }
+        if (k.n_kinds < 1) {
+            PyErr_SetString(PyExc_ValueError, "kinds: at least one curvature");
+            goto done;
+        }
+    }
+    /* "dfB" in OUT_F64, OUT_F32, OUT_U8's order; curvatures are float */
+    const char *types = k.kind == CURVATURE ? "df" : "dfB";
+    if ((k.out_type = get(out_o, &views[OUT], PyBUF_WRITABLE, 3, types, "out")) < 0)
         goto done;
     held[OUT] = 1;
     k.out = views[OUT].buf;
     k.out_rows = views[OUT].shape[1];
     if (k.n < 2 || k.m < 2 || r0 < 0 || r1 > k.n || r0 > r1 || c0 < 0 || c1 > k.m || c0 > c1
-        || views[OUT].shape[0] != (k.kind == GRADIENT ? 2 : 1)
+        || views[OUT].shape[0] != bands
         || views[OUT].shape[2] != c1 - c0 || out_row < 0
         || out_row + (r1 - r0) > k.out_rows) {
         PyErr_SetString(PyExc_ValueError, "rows, columns or out do not fit z");

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
-from terrain.core import Holes, default_jobs, halo
+from terrain.core import CURVATURES, Holes, default_jobs, halo
 from terrain.errors import BadInputError, RasterTooSmallError
-from terrain.options import PRODUCTS, Options
+from terrain.options import Options
 from terrain.spacing import (
     PixelGeometry,
     VerticalUnit,
@@ -42,13 +43,23 @@ __all__ = ["TerrainAccessor", "compute"]
 SPATIAL_DIMS = (("y", "x"), ("lat", "lon"), ("latitude", "longitude"))
 
 _NAMES = {"dz/dx": "dzdx", "dz/dy": "dzdy", "slope": "slope", "aspect": "aspect",
-          "hillshade": "hillshade"}
+          "hillshade": "hillshade", **{kind: kind for kind in CURVATURES}}
 _LONG_NAMES = {
     "dzdx": "rate of change of elevation eastward",
     "dzdy": "rate of change of elevation northward",
     "slope": "slope",
     "aspect": "aspect, compass bearing of the downslope direction",
     "hillshade": "hillshade",
+    "profile": "profile curvature (normal curvature along the slope line), convex positive",
+    "tangential": "tangential curvature (normal curvature along the contour), convex positive",
+    "plan": "plan curvature (of the contour line in the horizontal plane), convex positive",
+    "mean": "mean curvature, convex positive",
+    "gaussian": "Gaussian curvature",
+    "maximal": "maximal curvature (the larger principal curvature), convex positive",
+    "minimal": "minimal curvature (the smaller principal curvature), convex positive",
+    "dxx": "second derivative of elevation eastward, d2z/dx2",
+    "dyy": "second derivative of elevation northward, d2z/dy2",
+    "dxy": "mixed second derivative of elevation, d2z/dxdy",
 }
 
 
@@ -290,7 +301,7 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
     geometry = _geometry(da, y, x, crs)
     options = options.with_vertical(_vertical(da, crs, options.z_factor))
     fill = _fill_value(da)
-    names = [_NAMES[b] for b in PRODUCTS[options.product]]
+    names = [_NAMES[b] for b in options.bands]
     if hasattr(da.data, "dask"):
         data = _lazy(da.data, fill, geometry, options, len(names))
     else:
@@ -308,7 +319,7 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
 
 @xr.register_dataarray_accessor("terrain")
 class TerrainAccessor:
-    """Slope, aspect and gradient of a 2-D elevation DataArray (metres, m/m)."""
+    """Slope, aspect, gradient and curvature of a 2-D elevation DataArray (metres, m/m, 1/m)."""
 
     def __init__(self, da: xr.DataArray):
         self._da = da
@@ -345,3 +356,20 @@ class TerrainAccessor:
         options = Options("hillshade", "ratio", edge_order, z_factor, method,
                           azimuth, altitude, window)
         return compute(self._da, options)[0]
+
+    def curvature(self, kind: str | Sequence[str] = "profile", window: int | str | None = None,
+                  z_factor: float | None = None,
+                  method: str | None = None) -> xr.DataArray | xr.Dataset:
+        """Curvatures of the least-squares quadratic over ``window`` (default 3), 1/m.
+
+        ``kind`` names one of :data:`terrain.core.CURVATURES` (a DataArray), or
+        is a list of them (a Dataset with a variable for each, computed in one
+        pass); ``terrain curvature --kind``'s bits, eager or on Dask. Positive
+        where convex; NaN where the window's pixels do not determine the
+        quadratic and, for ``profile``, ``tangential`` and ``plan``, where flat.
+        """
+        options = Options("curvature", "ratio", 2, z_factor, method, window=window, kinds=kind)
+        bands = compute(self._da, options)
+        if isinstance(kind, str):
+            return bands[0]
+        return xr.Dataset({band.name: band for band in bands})

@@ -20,7 +20,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from terrain import __version__, pipeline, preview, tiles
 from terrain._signals import Interrupted, raise_on_signals
-from terrain.core import METHODS, Window
+from terrain.core import CURVATURES, METHODS, Window
 from terrain.errors import BadInputError, TerrainError, UsageError, printable
 from terrain.io import (
     check_format,
@@ -67,7 +67,7 @@ _SHARED = {
                      help="central: numpy.gradient's scheme; horn: gdaldem's default "
                           "3x3 stencil; quadratic: a least-squares quadratic over "
                           "--window (3 alone).  [default: central, or quadratic with "
-                          "--window]"),
+                          "--window; curvature: quadratic only]"),
         click.option("--window", default=None, metavar="N|Dm", callback=_parse_window,
                      help="Fit a quadratic by least squares over N x N pixels (odd, "
                           "3-1001) or D metres (30m, 1.5km: the odd pixel count per axis "
@@ -166,6 +166,7 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
         kwargs.pop("azimuth", 315.0),
         kwargs.pop("altitude", 45.0),
         kwargs.pop("window"),
+        kwargs.pop("kind", None),
     )
     if out_dir is not None and preview_png is not None:
         raise click.UsageError("--preview takes a single DEM, not a tile set")
@@ -248,7 +249,7 @@ _RAW_NAMES: set[str] = set()
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name=PROG)
 def cli():
-    """Slope, gradient and aspect maps from DEMs, exact to the borders."""
+    """Slope, gradient, aspect and curvature maps from DEMs, exact to the borders."""
 
 
 @cli.command()
@@ -314,6 +315,37 @@ def hillshade(paths, preview, **kwargs):
       terrain hillshade dem.tif shade.tif --method horn   # as gdaldem hillshade
     """
     _run("hillshade", paths, preview_png=preview, **kwargs)
+
+
+@cli.command()
+@_common(click.option("--kind", type=click.Choice(CURVATURES), multiple=True,
+                      help="Curvature to write, one band each, in the order given; "
+                           "repeatable (the DEM is read once): profile, tangential, plan, "
+                           "mean, gaussian, maximal, minimal, or the second derivatives "
+                           "dxx, dyy, dxy."))
+def curvature(paths, preview, **kwargs):
+    """Curvatures of DEM (1/m, convex positive), one band per --kind, in the GeoTIFF OUT.
+
+    From the second derivatives of the least-squares quadratic over --window
+    (3 x 3 pixels unless given), the fit the slope uses with --window: exact on
+    quadratic surfaces at every pixel, border and holes included. Nodata where
+    the window cannot determine the quadratic and, for profile, tangential and
+    plan, on flat ground. --method central or horn is an error; --edge-order
+    changes nothing (it is the gradient's rule where a window is degenerate,
+    and there a curvature is nodata). --preview draws the first kind.
+
+    \b
+    Examples:
+      terrain curvature dem.tif profile.tif --kind profile
+      terrain curvature dem.tif curv.tif --kind profile --kind plan --kind mean
+      terrain curvature lidar_1m.tif curv_30m.tif --kind profile --window 30m
+      terrain curvature dem.tif mean.tif --kind mean --preview mean.png
+      terrain curvature tiles/*.tif --out-dir curvatures/ --kind profile --kind tangential
+    """
+    if not kwargs["kind"]:
+        raise click.UsageError(f"missing --kind: name a curvature ({', '.join(CURVATURES)}); "
+                               "repeat it for several bands")
+    _run("curvature", paths, preview_png=preview, **kwargs)
 
 
 def _warn(message, category, filename, lineno, file=None, line=None):

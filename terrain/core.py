@@ -18,8 +18,8 @@ coordinate arrays in whatever unit the caller wants the derivative in.
 
 Every path runs one compiled kernel (:mod:`terrain._kernel`, C, built when
 terrain is installed): :func:`fused` goes in one pass from elevations to the
-output bands (gradient, slope, aspect or hillshade, encoded for the file or the
-array); :func:`gradient`, :func:`horn` and :func:`quadratic` are that kernel
+output bands (gradient, slope, aspect, hillshade or curvatures, encoded for
+the file or the array); :func:`gradient`, :func:`horn` and :func:`quadratic` are that kernel
 with the gradient as its product. numpy.gradient stays the reference the tests
 compare against.
 
@@ -28,7 +28,10 @@ squares to the valid pixels of a window around each pixel (Evans 1980; Wood
 1996): a window crossing the raster's edge is moved inward, a window with
 nodata is fit to the pixels it holds, and a window whose pixels do not
 determine the quadratic gives the central differences. What a block must read
-around it follows from the window: :func:`context` and :func:`halo`.
+around it follows from the window: :func:`context` and :func:`halo`. The same
+fit gives the second derivatives r = 2a, t = 2b, s = c that the curvatures
+(:data:`CURVATURES`) are made of; a window that does not determine the
+quadratic has none (the curvatures are NaN there).
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ from terrain.errors import RasterTooSmallError, UsageError
 from terrain.units import SLOPE_UNITS, check_units
 
 __all__ = [
-    "EDGE_ORDERS", "HALO", "MAX_WINDOW", "METHODS", "PRODUCTS", "Holes", "Window",
-    "context", "default_jobs", "fused", "gradient", "halo", "horn", "quadratic",
+    "CURVATURES", "EDGE_ORDERS", "HALO", "MAX_WINDOW", "METHODS", "PRODUCTS", "Holes", "Window",
+    "check_kinds", "context", "default_jobs", "fused", "gradient", "halo", "horn", "quadratic",
     "uniform_step", "window_pixels",
 ]
 
@@ -69,8 +72,16 @@ METHODS = ("central", "horn", "quadratic")
 #: is read with about this many pixels of context on each side.
 MAX_WINDOW = 1001
 
-#: What :func:`fused` computes: the gradient (2 bands: dz/dx, dz/dy) or one band.
-PRODUCTS = ("gradient", "slope", "aspect", "hillshade")
+#: What :func:`fused` computes: the gradient (2 bands: dz/dx, dz/dy), one band,
+#: or curvatures (one band per kind, :data:`CURVATURES`; the quadratic method only).
+PRODUCTS = ("gradient", "slope", "aspect", "hillshade", "curvature")
+
+#: The curvatures of the window fit, in 1/m (gaussian in 1/m²), positive where
+#: convex; their formulas are written once, in terrain/_kernel.c
+#: (``curvature_of``), and in docs/conventions.md. dxx, dyy and dxy are
+#: d²z/dx², d²z/dy² and d²z/dxdy themselves.
+CURVATURES = ("profile", "tangential", "plan", "mean", "gaussian", "maximal", "minimal",
+              "dxx", "dyy", "dxy")
 
 #: Rows per thread below which :func:`fused` does not split the work.
 _MIN_ROWS_PER_JOB = 64
@@ -426,6 +437,7 @@ def fused(
     inner: tuple[slice, slice] = (slice(None), slice(None)),
     jobs: int = 1,
     window: int | tuple[int, int] | np.ndarray | None = None,
+    kinds: tuple[str, ...] | None = None,
 ) -> np.ndarray:
     """The output bands of ``z`` in one compiled pass, shape (bands, rows, cols).
 
@@ -455,7 +467,8 @@ def fused(
         What to compute: ``gradient`` (2 bands, dz/dx then dz/dy, or d/dcol
         and d/drow without a Jacobian or ``col_scale``), ``slope`` in
         ``units``, ``aspect`` or ``hillshade`` lit from ``azimuth`` and
-        ``altitude``: the formulas of :mod:`terrain.units`.
+        ``altitude``: the formulas of :mod:`terrain.units`; or ``curvature``
+        (the quadratic method only), one band for each of ``kinds``.
     dtype, nodata
         The result's type and its value for nodata; ``uint8`` is gdaldem's
         rounded Byte with 0 for nodata.
@@ -467,6 +480,21 @@ def fused(
     window
         The quadratic method's window, as for :func:`quadratic` (default 3);
         the caller reads ``z`` with the :func:`context` of ``inner``.
+    kinds
+        The curvature product's bands, names of :data:`CURVATURES` (in 1/m of
+        the metres east and north that ``row``, ``col``, ``col_scale`` or
+        ``jacobian`` give, like the gradient). float64 or float32 only.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[0:7, 0:9] * 10.0
+    >>> bowl = (x - 40.0) ** 2 / 2000 + (y - 30.0) ** 2 / 4000   # r = 1/1000, t = 1/2000
+    >>> bands = fused(bowl, row=10.0, col=10.0, method="quadratic", window=5,
+    ...               product="curvature", kinds=("dxx", "dyy", "mean"))
+    >>> bool(np.allclose(bands[0], 1e-3) and np.allclose(bands[1], 5e-4))
+    True
+    >>> round(float(bands[2, 3, 4]), 12)  # -(r + t) / 2 at the bottom: concave
+    -0.00075
     """
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
@@ -475,6 +503,15 @@ def fused(
     if edge_order not in EDGE_ORDERS:
         raise UsageError(f"edge order must be 1 or 2, not {edge_order!r}")
     check_units(units)
+    codes = None
+    if product == "curvature":
+        if method != "quadratic":
+            raise UsageError(
+                f"curvatures come from the quadratic fit (a window), not the {method!r} method"
+            )
+        codes = np.array([_curvature_code(kind) for kind in check_kinds(kinds)], dtype=np.int32)
+    elif kinds is not None:
+        raise UsageError(f"kinds go with the curvature product, not {product!r}")
     f = _elevations(z)
     n, m = f.shape
     holes = valid if isinstance(valid, Holes) else Holes(mask=valid)
@@ -509,9 +546,12 @@ def fused(
     rows, cols = inner
     r0, r1, _ = rows.indices(n)
     c0, c1, _ = cols.indices(m)
-    out = np.empty((2 if product == "gradient" else 1, r1 - r0, c1 - c0), dtype=dtype)
+    bands = 2 if product == "gradient" else 1 if codes is None else codes.size
+    out = np.empty((bands, r1 - r0, c1 - c0), dtype=dtype)
     if out.dtype not in (np.float64, np.float32, np.uint8):
         raise UsageError(f"results can be float64, float32 or uint8, not {out.dtype}")
+    if codes is not None and out.dtype == np.uint8:
+        raise UsageError("curvatures are float64 or float32, not uint8")
 
     def run(start: int, stop: int) -> None:
         _kernel.fused(
@@ -519,7 +559,7 @@ def fused(
             edge_order, row_h, row_x, col_h, col_x, row_step, col_step, scale, inverse_t,
             float(z_factor),
             PRODUCTS.index(product), SLOPE_UNITS.index(units), light, float(nodata), out,
-            start - r0, win,
+            start - r0, win, codes,
         )
 
     jobs = max(1, min(jobs, (r1 - r0) // _MIN_ROWS_PER_JOB))
@@ -531,6 +571,26 @@ def fused(
         for done in [pool.submit(run, a, b) for a, b in itertools.pairwise(bounds)]:
             done.result()
     return out
+
+
+def check_kinds(kinds) -> tuple[str, ...]:
+    """Curvature kinds as a tuple: one name or several, each once."""
+    if kinds is None:
+        raise UsageError(f"name the curvature: a kind among {', '.join(CURVATURES)}")
+    names = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not names:
+        raise UsageError(f"name the curvature: a kind among {', '.join(CURVATURES)}")
+    for name in names:
+        _curvature_code(name)
+        if names.count(name) > 1:
+            raise UsageError(f"curvature {name!r} is asked for twice: each kind is one band")
+    return names
+
+
+def _curvature_code(kind) -> int:
+    if kind not in CURVATURES:
+        raise UsageError(f"unknown curvature {kind!r}: choose one of {', '.join(CURVATURES)}")
+    return CURVATURES.index(kind)
 
 
 def _window_array(window, n: int) -> np.ndarray:

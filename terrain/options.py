@@ -14,23 +14,28 @@ import numpy as np
 
 from terrain import core
 from terrain import units as _units
-from terrain.core import EDGE_ORDERS, METHODS, Window
+from terrain.core import CURVATURES, EDGE_ORDERS, METHODS, Window, check_kinds
 from terrain.errors import UsageError
 from terrain.io import NODATA
 from terrain.spacing import PixelGeometry, VerticalUnit
 
 __all__ = ["PRODUCTS", "Options"]
 
-#: What each command writes: band descriptions.
+#: What each command writes: band descriptions (curvature: one band per kind,
+#: named after it; see :attr:`Options.bands`).
 PRODUCTS = {
     "slope": ("slope",),
     "gradient": ("dz/dx", "dz/dy"),
     "aspect": ("aspect",),
     "hillshade": ("hillshade",),
+    "curvature": CURVATURES,
 }
 
 #: Band unit strings written to the file's metadata.
 _UNIT_LABELS = {"ratio": "m/m", "percent": "%", "degrees": "degree", "radians": "radian"}
+
+#: Each curvature's unit: 1/m, Gaussian curvature 1/m² (UDUNITS spellings).
+CURVATURE_UNITS = {kind: "1/m2" if kind == "gaussian" else "1/m" for kind in CURVATURES}
 
 @dataclass(frozen=True)
 class Options:
@@ -43,6 +48,11 @@ class Options:
     ``window`` (pixels, or a length such as ``"30m"``) selects the quadratic
     method, which alone takes a window of 3; ``method`` None means central
     unless a window is given. With central or horn a window is an error.
+
+    ``kinds`` are the curvature product's bands (names of
+    :data:`terrain.core.CURVATURES`, one or several, each once). Curvatures
+    come from the window fit only: its method is quadratic, with a window of 3
+    unless ``window`` says otherwise; central or horn is an error.
     """
 
     product: str = "slope"
@@ -53,8 +63,21 @@ class Options:
     azimuth: float = 315.0
     altitude: float = 45.0
     window: Window | int | str | None = None
+    kinds: tuple[str, ...] | str | None = None
 
     def __post_init__(self):
+        if self.product == "curvature":
+            object.__setattr__(self, "kinds", check_kinds(self.kinds))
+            if self.method in ("central", "horn"):
+                raise UsageError(
+                    f"curvatures come from the quadratic window fit, not the {self.method} "
+                    "method: leave the method out (--window sets the fit's size, 3 by default)"
+                )
+            if self.window is None:
+                object.__setattr__(self, "window", Window(pixels=3))
+        elif self.kinds is not None:
+            raise UsageError(f"kinds of curvature go with the curvature product, "
+                             f"not {self.product!r}")
         if self.window is not None:
             object.__setattr__(self, "window", Window.parse(self.window))
             if self.method is None:
@@ -107,7 +130,14 @@ class Options:
         return 0 if self.product == "hillshade" else NODATA
 
     @property
+    def bands(self) -> tuple[str, ...]:
+        """The band descriptions of the result: the product's, or the curvature kinds."""
+        return self.kinds if self.product == "curvature" else PRODUCTS[self.product]
+
+    @property
     def band_units(self) -> tuple[str, ...]:
+        if self.product == "curvature":
+            return tuple(CURVATURE_UNITS[kind] for kind in self.kinds)
         if self.product == "slope":
             return (_UNIT_LABELS[self.units],)
         if self.product == "aspect":
@@ -181,5 +211,5 @@ class Options:
             method=self.method, z_factor=1.0 if self.z_factor is None else self.z_factor,
             product=self.product, units=self.units, azimuth=self.azimuth, altitude=self.altitude,
             dtype=self.dtype if encoded else dtype,
-            nodata=self.nodata if encoded else np.nan, inner=inner, jobs=jobs,
+            nodata=self.nodata if encoded else np.nan, inner=inner, jobs=jobs, kinds=self.kinds,
         )

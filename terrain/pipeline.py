@@ -1,6 +1,6 @@
 """Streaming a raster block by block through the gradient core.
 
-Every file-level result (slope, gradient, aspect, hillshade) is made here,
+Every file-level result (slope, gradient, aspect, hillshade, curvatures) is made here,
 whatever the raster's size: blocks aligned to the output's tiles (and, where
 it fits, the input's) are read with the context the estimator needs
 (:func:`terrain.core.context`: the 3x3 methods' halo, or a window fit's,
@@ -17,7 +17,7 @@ import numbers
 import os
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -47,7 +47,7 @@ from terrain.io import (
     read_window,
     reading_env,
 )
-from terrain.options import PRODUCTS, Options
+from terrain.options import Options
 from terrain.spacing import (
     PixelGeometry,
     VerticalUnit,
@@ -58,6 +58,7 @@ from terrain.spacing import (
 
 __all__ = [
     "aspect",
+    "curvature",
     "default_jobs",
     "gradient",
     "hillshade",
@@ -265,7 +266,7 @@ def network_plan(src: rasterio.DatasetReader, band: int, block: tuple[int, int],
 def profile_for(src: rasterio.DatasetReader, options: Options, jobs: int,
                 creation_options: dict[str, str] | None = None) -> dict:
     """The output file's creation options for ``options`` on ``src``'s grid."""
-    return output_profile(src, len(PRODUCTS[options.product]), jobs, options.dtype,
+    return output_profile(src, len(options.bands), jobs, options.dtype,
                           options.nodata, creation_options)
 
 
@@ -278,9 +279,7 @@ def describe(dst: rasterio.io.DatasetWriter, options: Options, vertical: Vertica
     with a window fit, its size (:meth:`Options.window_tags`) over the rows of
     ``geometry``, the result's own.
     """
-    for i, (name, unit) in enumerate(
-        zip(PRODUCTS[options.product], options.band_units, strict=True), 1
-    ):
+    for i, (name, unit) in enumerate(zip(options.bands, options.band_units, strict=True), 1):
         dst.set_band_description(i, name)
         dst.set_band_unit(i, unit)
     tags = {
@@ -298,6 +297,8 @@ def describe(dst: rasterio.io.DatasetWriter, options: Options, vertical: Vertica
         tags["TERRAIN_UNITS"] = options.units
     if options.product == "hillshade":
         tags.update(TERRAIN_AZIMUTH=options.azimuth, TERRAIN_ALTITUDE=options.altitude)
+    if options.product == "curvature":
+        tags["TERRAIN_KINDS"] = ",".join(options.kinds)  # band by band
     if geometry is not None:
         tags.update(options.window_tags(geometry, dst.height))
     dst.update_tags(**tags)
@@ -477,3 +478,25 @@ def hillshade(dem, out, *, azimuth: float = 315.0, altitude: float = 45.0,
     """Write gdaldem's hillshade (Byte, 1-255, 0 = nodata), on any CRS."""
     run(dem, out, Options("hillshade", "ratio", edge_order, z_factor, method,
                           azimuth, altitude, window), **kwargs)
+
+
+def curvature(dem, out, kind: str | Sequence[str] = "profile", *,
+              window: int | str | None = None, z_factor: float | None = None,
+              method: str | None = None, **kwargs) -> None:
+    """Write curvatures of the DEM file ``dem`` to the GeoTIFF ``out``, one band per kind.
+
+    ``kind`` is one name of :data:`terrain.core.CURVATURES` (``profile``,
+    ``tangential``, ``plan``, ``mean``, ``gaussian``, ``maximal``, ``minimal``,
+    ``dxx``, ``dyy``, ``dxy``) or a list of them: the DEM is read once and each
+    kind is a band, in that order. In 1/m (``gaussian`` in 1/m²), positive where
+    convex, from the second derivatives of the least-squares quadratic over
+    ``window`` (default 3; an odd pixel count or a length such as ``"30m"``),
+    the fit ``slope(..., window=)`` uses; ``method`` may only be ``quadratic``.
+    Nodata where the window's valid pixels do not determine the quadratic, and,
+    for ``profile``, ``tangential`` and ``plan``, where the ground is flat.
+    Keyword arguments as for :func:`slope` (no ``edge_order``: it only says
+    what the gradient does where a window is degenerate, and there a curvature
+    is nodata).
+    """
+    run(dem, out, Options("curvature", "ratio", 2, z_factor, method, window=window,
+                          kinds=kind), **kwargs)

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: What a picture can show, as typed by users.
-KINDS = ("slope", "aspect", "hillshade", "gradient")
+KINDS = ("slope", "aspect", "hillshade", "gradient", "curvature")
 
 #: Longest side of a picture, pixels, unless the caller asks otherwise.
 MAX_SIZE = 1024
@@ -127,6 +127,7 @@ _RAMPS = {
     "aspect": _ramp(_TWILIGHT),
     "hillshade": [(k, k, k) for k in range(1, 256)],
     "gradient": _ramp(_RDBU_R),
+    "curvature": _ramp(_RDBU_R),
 }
 
 
@@ -140,6 +141,8 @@ def palette_index(band: np.ndarray, kind: str) -> np.ndarray:
     - ``hillshade``: grey levels, gdaldem's 1-255 as they are.
     - ``gradient``: one signed band (dz/dx or dz/dy) on a diverging ramp,
       blue below 0 and red above, symmetric to the percentile of ``|value|``.
+    - ``curvature``: the same diverging ramp, centred on 0: concave blue,
+      convex red, 0 (flat, or a plane) the ramp's white middle.
 
     >>> palette_index(np.array([[0.0, 90.0, 180.0, 359.9, np.nan]]), "aspect")
     array([[  1,  64, 128, 255,   0]], dtype=uint8)
@@ -157,7 +160,7 @@ def palette_index(band: np.ndarray, kind: str) -> np.ndarray:
         position = (values % 360.0) / 360.0 * 255.0  # bins of 360/255 degrees
         step = np.minimum(np.floor(position), 254.0)
     else:
-        signed = kind == "gradient"
+        signed = kind in ("gradient", "curvature")
         top = np.percentile(np.abs(values) if signed else values, ROBUST_PERCENTILE)
         scaled = values / top if top > 0 else np.zeros_like(values)
         if signed:

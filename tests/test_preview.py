@@ -85,8 +85,8 @@ def test_large_rasters_are_decimated(tmp_path):
 def test_written_atomically_and_nothing_else(tmp_path):
     out = tmp_path / "p.png"
     out.write_bytes(b"old")
-    with pytest.raises(UsageError, match="slope, aspect, hillshade, gradient"):
-        preview.write_png(out, west_east_ramp(), "curvature")
+    with pytest.raises(UsageError, match="slope, aspect, hillshade, gradient, curvature"):
+        preview.write_png(out, west_east_ramp(), "roughness")
     assert out.read_bytes() == b"old"
     preview.write_png(out, west_east_ramp(), "aspect", overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["p.png"]  # no temp file, no .aux.xml
