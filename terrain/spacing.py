@@ -160,11 +160,16 @@ def _crs(crs) -> pyproj.CRS | None:
     return crs
 
 
-def pixel_geometry(transform: Affine, crs, height: int) -> PixelGeometry:
+def pixel_geometry(transform: Affine, crs, height: int, first_row: int = 0) -> PixelGeometry:
     """The metre geometry of a raster with this transform, CRS and height.
 
     ``crs`` is anything pyproj accepts (a rasterio CRS, WKT, EPSG code), or
     None: then transform units are taken as metres, with a warning.
+    ``first_row`` is the transform's row of the geometry's first row: a
+    negative one adds rows north of the transform's origin, each with the
+    latitude ``transform.f + e * (row + 0.5)``, so that the rows from the
+    origin on get the very numbers the raster alone gets (a latitude band
+    of a tile set, read with rows of the band beyond its edge).
 
     >>> g = pixel_geometry(Affine(30.0, 0, 0, 0, -30.0, 0), "EPSG:32633", 10)
     >>> g.row, g.col
@@ -184,7 +189,7 @@ def pixel_geometry(transform: Affine, crs, height: int) -> PixelGeometry:
             "rotated or sheared lat/lon rasters are not supported: "
             "warp the DEM to a north-up grid first (gdalwarp)"
         )
-    lat = transform.f + e * (np.arange(height) + 0.5)
+    lat = transform.f + e * (np.arange(first_row, first_row + height) + 0.5)
     return _geographic(crs, lat, a)
 
 
