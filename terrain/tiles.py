@@ -335,8 +335,8 @@ class TileSet:
 
     def across(self, tile: Tile, rows: tuple[int, int], west: float, east: float
                ) -> list[Tile]:
-        """Tiles of the other bands that intersect the set's rows [rows) between the
-        longitudes ``west`` and ``east``."""
+        """Tiles of the other bands that intersect the set's rows [rows) and reach
+        from ``west`` to ``east`` (edges included)."""
         found = []
         for g, grid in enumerate(self.grids):
             if g == tile.grid:
@@ -347,18 +347,23 @@ class TileSet:
                 slice(math.floor((west - t.c) / t.a) - 1, math.ceil((east - t.c) / t.a) + 1), g)
             for other in near:
                 o0, o1, o_west, o_east = self.box(other)
-                if o0 < rows[1] and o1 > rows[0] and o_west < east and o_east > west:
+                if o0 < rows[1] and o1 > rows[0] and o_west <= east and o_east >= west:
                     found.append(other)
         return found
 
     def band_edges(self, tile: Tile) -> list[str]:
-        """The tile's edges, ``north`` and ``south``, whose halo (corners included)
-        holds another band's pixels."""
-        r0, r1, west, east = self.box(tile)
-        reach = self.halo * self.grids[tile.grid].transform.a
-        return [edge for edge, rows in (("north", (r0 - self.halo, r0)),
-                                        ("south", (r1, r1 + self.halo)))
-                if self.across(tile, rows, west - reach, east + reach)]
+        """The tile's edges, ``north`` and ``south``, where the halo its blocks read
+        (corners included, within its band's mosaic) holds another band's pixels:
+        the pixel centres of the halo's rows lie on a tile of another band."""
+        grid, halo = self.grids[tile.grid], self.halo
+        r0, r1, _, _ = self.box(tile)
+        c0 = max(tile.col_off - halo, 0)
+        c1 = min(tile.col_off + tile.width + halo, grid.shape[1])
+        west, east = (grid.transform.c + (c + 0.5) * grid.transform.a for c in (c0, c1 - 1))
+        top, bottom = grid.row_off, grid.row_off + grid.shape[0]
+        return [edge for edge, rows in (("north", (max(r0 - halo, top), r0)),
+                                        ("south", (r1, min(r1 + halo, bottom))))
+                if rows[0] < rows[1] and self.across(tile, rows, west, east)]
 
 
 def _set_vertical(verticals: list[VerticalUnit]) -> tuple[VerticalUnit, bool]:

@@ -9,6 +9,7 @@ derivative is the dz/dy terrain computes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -203,11 +204,45 @@ def test_outputs_tagged_with_the_band_edges_they_share(waves):
     for name in paths:
         with rasterio.open(root / "out" / name) as src:
             assert src.tags()["TERRAIN_BAND_EDGES"] == ("south" if name[3] == "n" else "north")
+    # corners: the 1" tile e50s0 reads the 1.5" rows north of e50s1 (its neighbour
+    # in its band) in its halo; without e50s1 it reads no 1.5" pixel at all
+    corner = [paths["e50s0.tif"], paths["e50s1.tif"], paths["e50n1.tif"]]
+    for names, want in ((corner, ["north", "north", "south"]),
+                        (corner[::2], ["none", "none"])):
+        out = root / f"corner{len(names)}"
+        assert run("slope", *names, "--out-dir", out, "-q") == 0
+        assert [rasterio.open(out / p.name).tags()["TERRAIN_BAND_EDGES"]
+                for p in names] == want
     # a set of one band has no band edge, and no tag
     one = [paths["e50s0.tif"], paths["e50s1.tif"]]
     assert run("slope", *one, "--out-dir", root / "one", "-q") == 0
     with rasterio.open(root / "one" / "e50s0.tif") as src:
         assert "TERRAIN_BAND_EDGES" not in src.tags()
+
+
+def test_a_band_between_two_others_reads_both(tmp_path):
+    """A 1.5" tile between 1" tiles north and south (not GLO-30's layout, one the
+    bands allow; the 1" band's mosaic holds the 1.5" tile as a gap): both its edges
+    are band edges, and a plane in metres comes out within 1e-6 everywhere."""
+    plane = Plane(50)
+    south = glo30.write(tmp_path / "south.tif", 50 - SIZE, 10.0, SIZE, ROW, plane)
+    middle = glo30.write(tmp_path / "middle.tif", 50.0, 10.0, SIZE, ROW, plane)
+    north = tmp_path / "north.tif"
+    t = rasterio.Affine(ROW, 0, 10 - ROW / 2, 0, -ROW, 50 + 2 * SIZE + ROW / 2)
+    lat, lon = glo30.centres(t, 60, 60)
+    with rasterio.open(north, "w", driver="GTiff", width=60, height=60, count=1,
+                       dtype="float64", crs=glo30.CRS, transform=t) as dst:
+        dst.write(plane(*np.meshgrid(lat, lon, indexing="ij")), 1)
+    assert run("gradient", south, middle, north, "--out-dir", tmp_path / "out", "-q") == 0
+    edges = {}
+    for path in (south, middle, north):
+        lat, lon = grid(path)
+        with rasterio.open(tmp_path / "out" / path.name) as src:
+            edges[path.stem] = src.tags()["TERRAIN_BAND_EDGES"]
+            out = src.read().astype(float)
+        np.testing.assert_allclose(out[1], 0.3, rtol=0, atol=1e-6, err_msg=path.name)
+        np.testing.assert_allclose(out[0], plane.dzdx(lat, lon), rtol=0, atol=1e-6)
+    assert edges == {"south": "north", "middle": "north,south", "north": "south"}
 
 
 def cubic(lat, lon):
@@ -390,3 +425,23 @@ def test_other_differences_refused_naming_both(tmp_path, capsys, change, words):
         "crs", "rows", "offset") else "terrain: error: s.tif and n.tif overlap"), err[0]
     assert words in err[0], err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_tile_is_a_gap_across_the_band_edge(tmp_path, capsys):
+    """e50n0 opens but its last rows can't be read: the 1" tiles south of it,
+    which read those rows across 50°N, are computed again without it, and equal
+    the set without it; e50n0 is named once."""
+    surfaces = {50: Wave(50)}
+    paths = layout(tmp_path / "tiles", surfaces, edges=(50,))
+    bad = paths.pop("e50n0.tif")
+    os.truncate(bad, int(os.path.getsize(bad) * 0.8))
+    assert run("gradient", paths["e50s0.tif"], paths["e50s1.tif"], bad, paths["e50n1.tif"],
+               "--out-dir", tmp_path / "out", "--jobs", 1, "-q") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"terrain: error: {bad}: corrupt or truncated data"), err[0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(paths)
+    assert run("gradient", *paths.values(), "--out-dir", tmp_path / "gap", "-q") == 0
+    for name in paths:
+        np.testing.assert_array_equal(rasterio.open(tmp_path / "out" / name).read(),
+                                      rasterio.open(tmp_path / "gap" / name).read(), name)
