@@ -464,12 +464,16 @@ def _check_sides(tileset: TileSet) -> None:
                 gap = max(a_west, b_west) - min(a_east, b_east)
                 width = max(widths[i], widths[k])
                 if min(a1, b1) > max(a0, b0) and gap < width * (1 - _GRID_TOLERANCE):
-                    how = "overlap" if gap < 0 else "lie side by side"
+                    # tiles whose first pixel is centred on their corner (GLO-30's) reach
+                    # half a pixel beyond it: neighbours of two widths overlap by less
+                    how = "overlap" if gap < -width / 2 else "lie side by side"
+                    what = (f"different column widths ({widths[i]:g} and {widths[k]:g})"
+                            if not math.isclose(widths[i], widths[k], rel_tol=_GRID_TOLERANCE)
+                            else f"columns on different grids (both {widths[i]:g} wide)")
                     raise TileSetError(
-                        f"{input_name(a.path)} and {input_name(b.path)} {how} with different "
-                        f"column grids (columns {widths[i]:g} and {widths[k]:g} wide): tiles "
-                        "of different column widths must lie north and south of each other "
-                        "(latitude bands)"
+                        f"{input_name(a.path)} and {input_name(b.path)} {how} with {what}: "
+                        "tiles of different column grids must lie north and south of each "
+                        "other (latitude bands)"
                     )
 
 

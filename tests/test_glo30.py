@@ -373,15 +373,20 @@ def flat(lat, lon):
     return 100 + 0 * lat
 
 
-def test_side_by_side_different_widths_refused_one_line_naming_both(tmp_path):
+@pytest.mark.parametrize("centred", [False, True])
+def test_side_by_side_different_widths_refused_one_line_naming_both(tmp_path, centred):
     """A 1.5" tile east of a 1" tile at the same latitudes: refused by a real
-    process, with one line naming both; nothing written, inputs unchanged."""
+    process, with one line naming both; nothing written, inputs unchanged. Their
+    edges touch, or (``centred``) both have their first pixel centred on their
+    corner, as GLO-30's: then they overlap by a quarter of a second."""
     a = glo30.write(tmp_path / "tiles" / "a.tif", 49.5, 10.0, SIZE, ROW, flat)
     b = tmp_path / "tiles" / "b.tif"
     t, rows, _ = glo30.transform(49.5, 10.0 + SIZE, SIZE, ROW)
+    t = t @ rasterio.Affine.scale(1.5, 1)
+    if centred:
+        t = t @ rasterio.Affine.translation(-1 / 6, 0)  # half 1.5" less half 1", in 1.5"
     with rasterio.open(b, "w", driver="GTiff", width=40, height=rows, count=1,
-                       dtype="float64", crs=glo30.CRS,
-                       transform=t @ rasterio.Affine.scale(1.5, 1)) as dst:
+                       dtype="float64", crs=glo30.CRS, transform=t) as dst:
         dst.write(np.full((rows, 40), 100.0), 1)
     before = {p: p.read_bytes() for p in (a, b)}
     done = subprocess.run([sys.executable, str(ROOT / "cli.py"), "slope", str(a), str(b),
@@ -390,8 +395,9 @@ def test_side_by_side_different_widths_refused_one_line_naming_both(tmp_path):
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("terrain: error: a.tif and b.tif lie side by side with "
-                               "different column grids"), lines[0]
+    assert lines[0] == ("terrain: error: a.tif and b.tif lie side by side with different "
+                        "column widths (0.000277778 and 0.000416667): tiles of different "
+                        "column grids must lie north and south of each other (latitude bands)")
     assert not (tmp_path / "out").exists()
     assert {p: p.read_bytes() for p in (a, b)} == before
 
@@ -400,7 +406,7 @@ def test_side_by_side_different_widths_refused_one_line_naming_both(tmp_path):
     ("crs", "CRS"),
     ("rows", "row spacing"),
     ("offset", "not a whole number of rows"),
-    ("overlap", "overlap with different column grids"),
+    ("overlap", "overlap with different column widths"),
 ])
 def test_other_differences_refused_naming_both(tmp_path, capsys, change, words):
     south = glo30.write(tmp_path / "s.tif", 50 - SIZE, 10.0, SIZE, ROW, flat)
