@@ -6,8 +6,12 @@ folded into ridges.  Rows are generated strip by strip from global pixel
 coordinates, so the result is deterministic, seamless across strips, and the
 whole DEM is never held in memory.
 
+With ``--geographic`` the same terrain lies on a lat/lon grid (EPSG:4326) of
+1/3 arc-second pixels, about 10 m north-south and 7 m east-west at 47 N, as
+USGS 3DEP's 1/3 arc-second DEMs are.
+
 Usage: ``python bench/make_dem.py OUT.tif --size 8192 [--seed 0] [--holes]
-[--tiles N]``
+[--tiles N] [--geographic]``
 """
 
 import argparse
@@ -23,6 +27,8 @@ from rasterio.windows import Window
 NODATA = -9999.0
 PIXEL = 10.0                          # metres
 ORIGIN = (500_000.0, 5_500_000.0)     # top-left corner, UTM 33N
+GEOGRAPHIC_PIXEL = 1 / 10800          # degrees: 1/3 arc-second
+GEOGRAPHIC_ORIGIN = (10.0, 47.5)      # top-left corner, lon and lat
 BLOCK = 512                           # tile size, also the strip height
 SPACINGS = [2 ** k for k in range(12, 2, -1)]   # octaves of 4096 .. 8 pixels
 RIDGES = 512                          # octaves this fine and finer are ridged
@@ -97,7 +103,8 @@ def _strip(octaves: list[_Octave], mask: _Octave, row0: int, nrows: int,
     return np.maximum(z, 0, out=z)
 
 
-def write_dem(path: str | Path, size: int, seed: int = 0, holes: bool = False) -> None:
+def write_dem(path: str | Path, size: int, seed: int = 0, holes: bool = False,
+              geographic: bool = False) -> None:
     """Write a ``size`` x ``size`` synthetic DEM GeoTIFF to ``path``.
 
     Parameters
@@ -110,14 +117,18 @@ def write_dem(path: str | Path, size: int, seed: int = 0, holes: bool = False) -
         Seed of the terrain (and holes); the same seed gives the same DEM.
     holes : bool
         Cut a few circular nodata holes.
+    geographic : bool
+        Lay the terrain on a lat/lon grid of 1/3 arc-second pixels (EPSG:4326).
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     octaves = [_Octave(size, s, np.random.default_rng([seed, s])) for s in SPACINGS]
     mask = _Octave(size, MASK_SPACING, np.random.default_rng([seed, 0]))
     centres, radius = _holes(size, np.random.default_rng([seed, 1])) if holes else ([], 0)
-    profile = dict(PROFILE, width=size, height=size,
-                   transform=from_origin(*ORIGIN, PIXEL, PIXEL), num_threads="ALL_CPUS")
+    transform = (from_origin(*GEOGRAPHIC_ORIGIN, GEOGRAPHIC_PIXEL, GEOGRAPHIC_PIXEL)
+                 if geographic else from_origin(*ORIGIN, PIXEL, PIXEL))
+    profile = dict(PROFILE, width=size, height=size, transform=transform,
+                   crs="EPSG:4326" if geographic else PROFILE["crs"], num_threads="ALL_CPUS")
     # A small block cache makes GDAL flush each strip's tiles as it goes.
     with rasterio.Env(GDAL_CACHEMAX=64), rasterio.open(tmp, "w", **profile) as dst:
         for row0 in range(0, size, BLOCK):
@@ -167,8 +178,10 @@ def main() -> None:
     parser.add_argument("--holes", action="store_true", help="cut a few nodata holes")
     parser.add_argument("--tiles", type=int, metavar="N",
                         help="also cut it into N x N tiles in OUT's stem + '_tiles'")
+    parser.add_argument("--geographic", action="store_true",
+                        help="on a lat/lon grid of 1/3 arc-second pixels (EPSG:4326)")
     args = parser.parse_args()
-    write_dem(args.out, args.size, args.seed, args.holes)
+    write_dem(args.out, args.size, args.seed, args.holes, args.geographic)
     if args.tiles:
         out = Path(args.out)
         cut_tiles(out, out.with_name(out.stem + "_tiles"), args.tiles)

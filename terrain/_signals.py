@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -83,9 +84,35 @@ def raise_on_signals() -> Iterator[None]:
         yield
         return
     previous = {s: signal.getsignal(s) for s in SIGNALS}
+    hook = sys.unraisablehook
     install()
+    sys.unraisablehook = _unraisable(hook)
     try:
         yield
     finally:
+        sys.unraisablehook = hook
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _unraisable(hook):
+    """``sys.unraisablehook`` that delivers a signal's exception again.
+
+    Python runs some code where an exception can't leave (a weak reference's
+    callback, such as importlib's module locks, a ``__del__``): a signal's
+    exception raised there is printed ("Exception ignored in ...") and lost,
+    and the run would go on with the signals ignored. It is delivered again a
+    moment later, to the main flow.
+    """
+    def unraisable(info):
+        value = info.exc_value
+        if isinstance(value, (Interrupted, KeyboardInterrupt)):
+            signum = value.signum if isinstance(value, Interrupted) else signal.SIGINT
+            install()
+            timer = threading.Timer(_RETRY, os.kill, (os.getpid(), signum))
+            timer.daemon = True
+            timer.start()
+            return
+        hook(info)
+
+    return unraisable

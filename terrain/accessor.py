@@ -3,8 +3,8 @@
 Registered by ``import terrain``. Stateless: each method is one call of
 :func:`compute`, which takes the spacing from the spatial coordinates and the
 CRS from rioxarray (when present), and runs the same core as the file path,
-eagerly on NumPy data or lazily (``map_overlap`` with the core's halo) on Dask
-data.
+eagerly on NumPy data or lazily (``map_overlap`` with the estimator's halo) on
+Dask data.
 
 >>> import numpy as np, rioxarray, xarray as xr
 >>> import terrain
@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from terrain.core import HALO, Holes, default_jobs
+from terrain.core import Holes, default_jobs, halo
 from terrain.errors import BadInputError, RasterTooSmallError
 from terrain.options import PRODUCTS, Options
 from terrain.spacing import (
@@ -116,9 +116,13 @@ def _geometry(da: xr.DataArray, y: str, x: str, crs) -> PixelGeometry:
         if (r0 >= 0 and c0 >= 0
                 and np.allclose(rows, r0 + np.arange(ys.size), rtol=0, atol=_ON_GRID)
                 and np.allclose(cols, c0 + np.arange(xs.size), rtol=0, atol=_ON_GRID)):
-            whole = pixel_geometry(t, crs, r0 + ys.size)
+            whole = pixel_geometry(t, crs, r0 + ys.size, name=_name(da))
             return whole.window(slice(r0, r0 + ys.size), slice(c0, c0 + xs.size))
-    return coordinate_geometry(ys, xs, crs)
+    return coordinate_geometry(ys, xs, crs, name=_name(da))
+
+
+def _name(da: xr.DataArray) -> str:
+    return f"DataArray {da.name!r}" if da.name is not None else "the DataArray"
 
 
 def _vertical(da: xr.DataArray, crs, z_factor: float | None) -> VerticalUnit:
@@ -132,7 +136,7 @@ def _vertical(da: xr.DataArray, crs, z_factor: float | None) -> VerticalUnit:
     vertical = vertical_unit(
         crs, unit if isinstance(unit, str) else None,
         da.attrs.get("scale_factor", 1.0), da.attrs.get("add_offset", 0.0), z_factor,
-        name=f"DataArray {da.name!r}" if da.name is not None else "the DataArray",
+        name=_name(da),
     )
     for message in vertical.warnings:
         warnings.warn(message, VerticalUnitWarning, stacklevel=5)
@@ -172,13 +176,33 @@ def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None, jobs=
                            dtype=_dtype(z.dtype, options), jobs=jobs)
 
 
+def _depth(options: Options, geometry: PixelGeometry, shape: tuple[int, int]
+           ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The overlap each chunk takes from its neighbours, and the least chunk size.
+
+    The estimator's halo (:func:`terrain.core.halo`) per axis. A window fit
+    moved inward at the raster's edge reaches a whole window from it: chunks
+    of at least half a window and a pixel, with that depth, hold it.
+    """
+    sizes = options.window_shape(geometry, shape[0])
+    if sizes is None:
+        return (halo(), halo()), (halo(), halo())
+    windows = (np.minimum(sizes[:, 0], shape[0]), np.minimum(sizes[:, 1], shape[1]))
+    depth = tuple(min(halo(w), n - 1) for w, n in zip(windows, shape, strict=True))
+    least = tuple(min(max(d, int(w.max()) // 2 + 1), n)
+                  for d, w, n in zip(depth, windows, shape, strict=True))
+    return depth, least
+
+
 def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
-    """Dask: each chunk computed with a halo of HALO pixels from its neighbours."""
+    """Dask: each chunk computed with the estimator's halo from its neighbours."""
     import dask.array as dsa
     from dask.array.overlap import ensure_minimum_chunksize
 
+    depth, least = _depth(options, geometry, data.shape)
     # every chunk must be able to lend a full halo to its neighbours
-    data = data.rechunk(tuple(ensure_minimum_chunksize(HALO, c) for c in data.chunks))
+    data = data.rechunk(tuple(ensure_minimum_chunksize(size, c)
+                              for size, c in zip(least, data.chunks, strict=True)))
     starts = [np.cumsum((0, *c)) for c in data.chunks]
 
     def block(z, block_info=None):
@@ -186,16 +210,47 @@ def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int):
         r0, r1 = starts[0][i], starts[0][i + 1]
         c0, c1 = starts[1][j], starts[1][j + 1]
         # boundary="none": no halo beyond the raster's true border
-        top, left = max(r0 - HALO, 0), max(c0 - HALO, 0)
+        top, left = max(r0 - depth[0], 0), max(c0 - depth[1], 0)
         window = geometry.window(slice(top, top + z.shape[0]), slice(left, left + z.shape[1]))
         inner = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
         return _bands(z, fill, window, options, inner)
 
     return dsa.map_overlap(
-        block, data, depth=HALO, boundary="none", trim=False, allow_rechunk=False,
+        block, data, depth=depth, boundary="none", trim=False, allow_rechunk=False,
         chunks=((nbands,), *data.chunks), new_axis=0, dtype=_dtype(data.dtype, options),
         meta=np.empty((0, 0, 0), dtype=_dtype(data.dtype, options)),
     )
+
+
+def _check_elevations(da: xr.DataArray) -> None:
+    """Refuse data that are not real numbers (booleans, strings, complex numbers)."""
+    if not (np.issubdtype(da.dtype, np.integer) or np.issubdtype(da.dtype, np.floating)):
+        raise BadInputError(
+            f"elevations must be real numbers, not {da.dtype} data: "
+            "convert them first, e.g. .astype('float32')"
+        )
+
+
+def _check_coordinates(da: xr.DataArray, dim: str) -> None:
+    """Refuse spatial coordinates that are not numbers running strictly one way.
+
+    Repeated or constant coordinates put two pixels at one place (a zero
+    spacing: infinite slopes), unordered ones fold the grid over itself.
+    """
+    values = da[dim].values
+    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
+        raise BadInputError(f"coordinate {dim!r} holds {values.dtype} values, not numbers: "
+                            "assign numeric pixel-centre coordinates")
+    values = values.astype(float)
+    if not np.isfinite(values).all():
+        raise BadInputError(f"coordinate {dim!r} holds NaN or infinite values")
+    steps = np.diff(values)
+    if not ((steps > 0).all() or (steps < 0).all()):
+        what = "repeats a value" if (steps == 0).any() else "does not run one way"
+        raise BadInputError(
+            f"coordinate {dim!r} {what}: coordinates must increase or decrease strictly "
+            f"(sort with .sortby({dim!r}), drop duplicates with .drop_duplicates({dim!r}))"
+        )
 
 
 def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
@@ -214,7 +269,10 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
             f"{da.sizes[y]}x{da.sizes[x]} pixels is too small: "
             "a slope needs at least 2 pixels along each axis"
         )
+    _check_elevations(da)
     da = da.transpose(y, x)
+    for dim in (y, x):
+        _check_coordinates(da, dim)
     crs = _crs(da, y)
     geometry = _geometry(da, y, x, crs)
     options = options.with_vertical(_vertical(da, crs, options.z_factor))
@@ -243,26 +301,34 @@ class TerrainAccessor:
         self._da = da
 
     def gradient(self, edge_order: int = 2, z_factor: float | None = None,
-                 method: str = "central") -> xr.Dataset:
-        """``dzdx`` (east) and ``dzdy`` (north), metre per metre."""
-        options = Options("gradient", "ratio", edge_order, z_factor, method)
+                 method: str | None = None, window: int | str | None = None) -> xr.Dataset:
+        """``dzdx`` (east) and ``dzdy`` (north), metre per metre.
+
+        ``window`` (an odd pixel count, or a length such as ``"30m"``) fits a
+        least-squares quadratic over that window at every pixel (the
+        ``quadratic`` method); ``method`` is ``central`` (the default), ``horn``
+        or ``quadratic``.
+        """
+        options = Options("gradient", "ratio", edge_order, z_factor, method, window=window)
         return xr.Dataset({band.name: band for band in compute(self._da, options)})
 
     def slope(self, units: str = "ratio", edge_order: int = 2, z_factor: float | None = None,
-              method: str = "central") -> xr.DataArray:
-        """Slope in ``ratio`` (m/m), ``percent``, ``degrees`` or ``radians``."""
-        return compute(self._da, Options("slope", units, edge_order, z_factor, method))[0]
+              method: str | None = None, window: int | str | None = None) -> xr.DataArray:
+        """Slope in ``ratio`` (m/m), ``percent``, ``degrees`` or ``radians``; ``window``
+        as for :meth:`gradient`."""
+        options = Options("slope", units, edge_order, z_factor, method, window=window)
+        return compute(self._da, options)[0]
 
     def aspect(self, edge_order: int = 2, z_factor: float | None = None,
-               method: str = "central") -> xr.DataArray:
+               method: str | None = None, window: int | str | None = None) -> xr.DataArray:
         """Compass degrees of the downslope direction; NaN where flat."""
-        options = Options("aspect", "ratio", edge_order, z_factor, method)
+        options = Options("aspect", "ratio", edge_order, z_factor, method, window=window)
         return compute(self._da, options)[0]
 
     def hillshade(self, azimuth: float = 315.0, altitude: float = 45.0,
-                  z_factor: float | None = None, method: str = "central",
-                  edge_order: int = 2) -> xr.DataArray:
+                  z_factor: float | None = None, method: str | None = None,
+                  edge_order: int = 2, window: int | str | None = None) -> xr.DataArray:
         """gdaldem's hillshade: Byte (uint8) 1-255, 0 for nodata (``_FillValue``)."""
         options = Options("hillshade", "ratio", edge_order, z_factor, method,
-                          azimuth, altitude)
+                          azimuth, altitude, window)
         return compute(self._da, options)[0]

@@ -16,14 +16,22 @@ import warnings
 from collections.abc import Iterator
 
 import click
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from terrain import __version__, pipeline, preview, tiles
 from terrain._signals import Interrupted, raise_on_signals
-from terrain.core import METHODS
-from terrain.errors import TerrainError, UsageError
-from terrain.io import check_format, check_output, check_writable, is_local
+from terrain.core import METHODS, Window
+from terrain.errors import BadInputError, TerrainError, UsageError, printable
+from terrain.io import (
+    check_format,
+    check_output,
+    check_writable,
+    dataset_files,
+    is_local,
+    open_dem,
+)
 from terrain.options import Options
+from terrain.pipeline import MIN_BLOCK
 from terrain.storage import vsi_path
 from terrain.units import SLOPE_UNITS
 
@@ -42,18 +50,34 @@ def _parse_creation_options(ctx, param, values) -> dict[str, str]:
     return options
 
 
+def _parse_window(ctx, param, value) -> Window | None:
+    if value is None:
+        return None
+    try:
+        return Window.parse(value)
+    except UsageError as e:
+        raise click.BadParameter(str(e).partition(": ")[2], ctx, param) from None
+
+
 #: Options every command shares, defined once, in the order a user needs them:
 #: how to compute, what the DEM holds, where and how to write, tile sets, the run.
 _SHARED = {
     "compute": [
-        click.option("--method", type=click.Choice(METHODS), default="central",
-                     show_default=True,
+        click.option("--method", type=click.Choice(METHODS), default=None,
                      help="central: numpy.gradient's scheme; horn: gdaldem's default "
-                          "3x3 stencil."),
+                          "3x3 stencil; quadratic: a least-squares quadratic over "
+                          "--window (3 alone).  [default: central, or quadratic with "
+                          "--window]"),
+        click.option("--window", default=None, metavar="N|Dm", callback=_parse_window,
+                     help="Fit a quadratic by least squares over N x N pixels (odd, "
+                          "3-1001) or D metres (30m, 1.5km: the odd pixel count per axis "
+                          "whose span is nearest) at every pixel: the slope at that scale. "
+                          "Selects --method quadratic."),
         click.option("--edge-order", type=click.IntRange(1, 2), default=2,
                      show_default=True,
                      help="Order of the one-sided differences at borders and holes "
-                          "(central method)."),
+                          "(central method; the quadratic method where a window cannot "
+                          "determine the fit)."),
     ],
     "input": [
         click.option("--z-factor", type=float, default=None, metavar="F",
@@ -79,7 +103,7 @@ _SHARED = {
                      help="Treat every path as a tile of one surface; write one output "
                           "per tile, same name, in this folder (or under this object-storage "
                           "prefix, s3://bucket/prefix)."),
-        click.option("--from", "from_list", type=click.File("r", encoding="utf-8"),
+        click.option("--from", "from_list", type=click.File("r", encoding="utf-8-sig"),
                      default=None, metavar="FILE",
                      help="With --out-dir: also take the tiles listed in FILE, one path "
                           "or URL a line ('-' reads stdin)."),
@@ -89,7 +113,7 @@ _SHARED = {
     "run": [
         click.option("--jobs", type=click.IntRange(min=1), default=None,
                      help="Threads to use.  [default: the number of cores]"),
-        click.option("--block-size", type=click.IntRange(min=1), default=None,
+        click.option("--block-size", type=click.IntRange(min=MIN_BLOCK), default=None,
                      help="Edge of a processing block, pixels.  "
                           "[default: about 1024, aligned to the file's tiles]"),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
@@ -141,13 +165,14 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
         kwargs.pop("method"),
         kwargs.pop("azimuth", 315.0),
         kwargs.pop("altitude", 45.0),
+        kwargs.pop("window"),
     )
     if out_dir is not None and preview_png is not None:
         raise click.UsageError("--preview takes a single DEM, not a tile set")
     if from_list is not None:
         if out_dir is None:
             raise click.UsageError("--from lists the tiles of a set: add --out-dir DIR")
-        paths = (*paths, *tiles.read_list(from_list))
+        paths = (*paths, *_read_list(from_list))
     elif not paths:
         raise click.UsageError("missing DEM OUT (or TILE... --out-dir DIR)")
     if out_dir is None:
@@ -158,27 +183,66 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
                 f"expected DEM OUT, got {len(paths)} path{'s' if len(paths) != 1 else ''}"
                 " (for a tile set, add --out-dir DIR)"
             )
+    _RAW_NAMES.update(paths)
     if preview_png is not None:
         if not is_local(preview_png):
             raise UsageError(f"{preview_png}: the preview is a local file; give a local path")
         check_format(preview_png, "PNG picture", ("PNG",), "; name it .png")
-        check_output(paths[0], preview_png, kwargs.get("overwrite", False))
+        with open_dem(paths[0], kwargs.get("band", 1)) as src:
+            check_output(paths[0], preview_png, kwargs.get("overwrite", False),
+                         dataset_files(src, paths[0]))
         check_writable(preview_png)
     progress = _Progress(product, quiet)
     try:
         if out_dir is None:
             pipeline.run(*paths, options, progress=progress, **kwargs)
             if preview_png is not None:  # drawn from the output, read back if uploaded
-                preview.preview_raster(vsi_path(paths[1]), preview_png, product)
+                preview.preview_raster(vsi_path(paths[1]), preview_png, product,
+                                       overwrite=kwargs.get("overwrite", False))
             return
         failed = tiles.run_tiles(paths, out_dir, options, scheduler=scheduler,
                                  progress=progress, **kwargs)
     finally:
         progress.close()
+    if failed:
+        _show_warnings()  # the tiles written have them
     for path, reason in failed:
-        click.echo(f"{PROG}: error: {path}: {reason}", err=True)
+        click.echo(f"{PROG}: error: {printable(path)}: {printable(reason)}", err=True)
     if failed:
         sys.exit(1)
+
+
+def _read_list(from_list) -> list[str]:
+    """The tiles of a ``--from`` list; a file that is not UTF-8 text is refused.
+
+    A byte-order mark (Windows editors write one) is no part of the first line,
+    and a line longer than :data:`_MAX_LINE` is refused.
+    """
+    def lines():
+        for number, line in enumerate(iter(lambda: from_list.readline(_MAX_LINE + 1), ""), 1):
+            if len(line) > _MAX_LINE:
+                raise BadInputError(
+                    f"{printable(from_list.name)}: line {number} is longer than {_MAX_LINE} "
+                    "characters: not a list of paths or URLs, one a line"
+                )
+            yield line
+
+    try:
+        return tiles.read_list(lines())
+    except UnicodeDecodeError as e:
+        raise BadInputError(
+            f"{printable(from_list.name)}: not UTF-8 text (byte 0x{e.object[e.start]:02x} "
+            "is not UTF-8): save the list as UTF-8"
+        ) from None
+
+
+#: The longest line of a --from list, characters (a URL with a signed query
+#: is a few thousand): a file with no newline, as /dev/zero, is no list.
+_MAX_LINE = 65536
+
+#: Names from the command line and its lists, raw: escaped wherever they appear
+#: in an error (a newline in a file name must not cut the one line).
+_RAW_NAMES: set[str] = set()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -198,6 +262,7 @@ def slope(paths, preview, **kwargs):
       terrain slope dem.tif slope.tif
       terrain slope dem.tif slope_deg.tif --units degrees --z-factor 0.3048
       terrain slope dem.tif slope.tif --method horn --preview slope.png
+      terrain slope lidar_1m.tif slope_10m.tif --window 10m
       terrain slope tiles/*.tif --out-dir slopes/ --jobs 4
       terrain slope 'srtm/*.hgt' --out-dir slopes/ --scheduler tcp://scheduler:8786
       terrain slope https://example.com/cop30/N45_E006.tif slope.tif
@@ -252,7 +317,20 @@ def hillshade(paths, preview, **kwargs):
 
 
 def _warn(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"{PROG}: warning: {message}", err=True)
+    """Keep a warning for the end of a successful run (a failed one says only why)."""
+    if issubclass(category, NotGeoreferencedWarning):
+        return  # rasterio's; terrain's own NoCRSWarning says what it means for the result
+    _WARNINGS.setdefault(printable(message))
+
+
+#: The run's warnings, in order, each once.
+_WARNINGS: dict[str, None] = {}
+
+
+def _show_warnings(more: list[str] = ()) -> None:
+    for line in [*_WARNINGS, *more]:
+        click.echo(f"{PROG}: warning: {line}", err=True)
+    _WARNINGS.clear()
 
 
 #: Lines of C libraries' own messages shown after a successful run, at most.
@@ -307,16 +385,22 @@ def main(argv: list[str] | None = None) -> None:
     exits with 128 + its number.
     """
     warnings.showwarning = _warn
+    _WARNINGS.clear()
     with raise_on_signals():
         try:
             with _c_stderr() as c_lines:
                 code = _main(argv)
             if code == 0:
-                for line in c_lines[:_C_LINES]:
-                    click.echo(f"{PROG}: warning: {line}", err=True)
+                _show_warnings(c_lines[:_C_LINES])
         except Interrupted as e:  # at the very end of the run
             code = _error(e, e.code)
+        global finished
+        finished = code
     sys.exit(code)
+
+
+#: The exit code of the run, once it is over (a signal just after it keeps it).
+finished: int | None = None
 
 
 #: click 8.2's error for a bare group (8.1 prints its help and exits 0 itself).
@@ -325,6 +409,7 @@ _NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 def _main(argv: list[str] | None) -> int:
     """The exit code of the command line; its error message printed."""
+    _RAW_NAMES.update(sys.argv[1:] if argv is None else argv)
     try:
         code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
     except _NO_ARGS as e:  # bare `terrain`: the commands, as click 8.1 shows them
@@ -340,12 +425,18 @@ def _main(argv: list[str] | None) -> int:
         return _error(e, e.code)
     except (KeyboardInterrupt, click.exceptions.Abort):
         return _error("interrupted", 130)
+    except MemoryError:
+        return _error("out of memory: lower --jobs or --block-size, or free memory", 1)
     except SystemExit as e:  # the tile set's exit code, with its failures printed
         return e.code if isinstance(e.code, int) else 1
     return code if isinstance(code, int) else 0
 
 
 def _error(message: object, code: int) -> int:
-    lines = str(message).strip().splitlines() or ["failed"]
-    click.echo(f"{PROG}: error: {lines[0]}", err=True)
+    message = str(message)
+    for name in sorted(_RAW_NAMES, key=len, reverse=True):
+        if not name.isprintable():
+            message = message.replace(name, printable(name))
+    lines = message.strip().splitlines() or ["failed"]
+    click.echo(f"{PROG}: error: {printable(lines[0])}", err=True)
     return code

@@ -19,14 +19,24 @@ coordinate arrays in whatever unit the caller wants the derivative in.
 Every path runs one compiled kernel (:mod:`terrain._kernel`, C, built when
 terrain is installed): :func:`fused` goes in one pass from elevations to the
 output bands (gradient, slope, aspect or hillshade, encoded for the file or the
-array); :func:`gradient` and :func:`horn` are that kernel with the gradient as
-its product. numpy.gradient stays the reference the tests compare against.
+array); :func:`gradient`, :func:`horn` and :func:`quadratic` are that kernel
+with the gradient as its product. numpy.gradient stays the reference the tests
+compare against.
+
+The ``quadratic`` method fits z = a x² + b y² + c xy + d x + e y + f by least
+squares to the valid pixels of a window around each pixel (Evans 1980; Wood
+1996): a window crossing the raster's edge is moved inward, a window with
+nodata is fit to the pixels it holds, and a window whose pixels do not
+determine the quadratic gives the central differences. What a block must read
+around it follows from the window: :func:`context` and :func:`halo`.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -37,8 +47,9 @@ from terrain.errors import RasterTooSmallError, UsageError
 from terrain.units import SLOPE_UNITS, check_units
 
 __all__ = [
-    "EDGE_ORDERS", "HALO", "METHODS", "PRODUCTS", "Holes",
-    "default_jobs", "fused", "gradient", "horn", "uniform_step",
+    "EDGE_ORDERS", "HALO", "MAX_WINDOW", "METHODS", "PRODUCTS", "Holes", "Window",
+    "context", "default_jobs", "fused", "gradient", "halo", "horn", "quadratic",
+    "uniform_step", "window_pixels",
 ]
 
 #: Edge orders accepted, as in :func:`numpy.gradient`.
@@ -50,8 +61,13 @@ EDGE_ORDERS = (1, 2)
 HALO = 2
 
 #: Gradient methods: :func:`gradient` (second-order central differences, the
-#: Zevenbergen-Thorne stencil inside the raster) and :func:`horn`.
-METHODS = ("central", "horn")
+#: Zevenbergen-Thorne stencil inside the raster), :func:`horn`, and
+#: :func:`quadratic` (a least-squares quadratic over a window).
+METHODS = ("central", "horn", "quadratic")
+
+#: The largest window of the quadratic method, pixels along an axis: a block
+#: is read with about this many pixels of context on each side.
+MAX_WINDOW = 1001
 
 #: What :func:`fused` computes: the gradient (2 bands: dz/dx, dz/dy) or one band.
 PRODUCTS = ("gradient", "slope", "aspect", "hillshade")
@@ -60,6 +76,136 @@ PRODUCTS = ("gradient", "slope", "aspect", "hillshade")
 _MIN_ROWS_PER_JOB = 64
 
 Spacing = float | np.ndarray
+
+_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(m|km)\s*$")
+
+
+def window_pixels(length: float, pixel: float | np.ndarray) -> int | np.ndarray:
+    """The odd pixel count, at least 3, whose span (count x ``pixel``) is nearest ``length``.
+
+    A tie goes to the larger count. ``pixel`` may be one size per row.
+
+    >>> window_pixels(30.0, 10.0), window_pixels(40.0, 10.0), window_pixels(30.0, 1.0)
+    (3, 5, 31)
+    >>> window_pixels(10.0, np.array([10.0, 4.0, 2.5])).tolist()
+    [3, 3, 5]
+    """
+    pixel = np.abs(np.asarray(pixel, dtype=float))
+    below = 2 * np.floor((length / pixel - 1) / 2) + 1  # the largest odd count <= length / pixel
+    above = below + 2
+    count = np.where(above * pixel - length <= length - below * pixel, above, below)
+    count = np.maximum(count, 3).astype(int)
+    return int(count) if count.ndim == 0 else count
+
+
+@dataclass(frozen=True)
+class Window:
+    """The quadratic method's window: an odd pixel count per axis, or a length in metres.
+
+    ``Window.parse(7)``, ``Window.parse("7")``, ``Window.parse("30m")`` and
+    ``Window.parse("1.5km")``; a length in metres becomes, along each axis,
+    the odd pixel count (at least 3) whose span is nearest to it
+    (:func:`window_pixels`), row by row on lat/lon grids.
+
+    >>> str(Window.parse("30 m")), str(Window.parse(7)), str(Window.parse("1.5km"))
+    ('30m', '7', '1500m')
+    """
+
+    pixels: int | None = None
+    metres: float | None = None
+
+    @classmethod
+    def parse(cls, spec: Window | int | str) -> Window:
+        if isinstance(spec, Window):
+            return spec
+        if isinstance(spec, str):
+            text = spec.strip()
+            match = _LENGTH.match(text)
+            if match:
+                metres = float(match.group(1)) * (1000.0 if match.group(2) == "km" else 1.0)
+                if not 0 < metres < math.inf:
+                    raise UsageError(f"window {spec!r}: a length in metres must be positive")
+                return cls(metres=metres)
+            if not text.isdigit():
+                raise UsageError(
+                    f"window {spec!r}: give an odd number of pixels (7) or a length in metres (30m)"
+                )
+            spec = int(text)
+        if isinstance(spec, bool) or not isinstance(spec, (int, np.integer)):
+            raise UsageError(
+                f"window {spec!r}: give an odd number of pixels (7) or a length in metres ('30m')"
+            )
+        pixels = int(spec)
+        if pixels < 3 or pixels % 2 == 0 or pixels > MAX_WINDOW:
+            raise UsageError(
+                f"window {pixels}: a pixel count must be odd, from 3 to {MAX_WINDOW}"
+            )
+        return cls(pixels=pixels)
+
+    def __str__(self) -> str:
+        return str(self.pixels) if self.pixels is not None else f"{self.metres:.15g}m"
+
+    def shape(self, row_metres: Spacing | None, col_metres: Spacing | None,
+              rows: int) -> np.ndarray:
+        """The window's (rows, columns) for each of ``rows`` rows, int32, shape (rows, 2).
+
+        ``row_metres`` and ``col_metres`` are the lengths of a row step and a
+        column step, one number or one per row; None where the grid has no
+        single length along that axis (irregular coordinates).
+        """
+        out = np.empty((rows, 2), dtype=np.int32)
+        if self.pixels is not None:
+            out[:] = self.pixels
+            return out
+        for axis, (size, name) in enumerate(((row_metres, "rows"), (col_metres, "columns"))):
+            if size is None:
+                raise UsageError(
+                    f"window {self}: the grid's {name} are not evenly spaced, so a length "
+                    "in metres has no pixel count: give the window in pixels (e.g. 7)"
+                )
+            count = np.broadcast_to(window_pixels(self.metres, size), (rows,))
+            if count.size and count.max() > MAX_WINDOW:
+                raise UsageError(
+                    f"window {self} spans {int(count.max())} pixels along the {name}: "
+                    f"at most {MAX_WINDOW}"
+                )
+            out[:, axis] = count
+        return out
+
+
+def halo(window: int | np.ndarray | None = None) -> int:
+    """Pixels of context the estimator reads beside a pixel, along an axis.
+
+    :data:`HALO` for the 3x3 methods; for the quadratic method, ``window``
+    pixels along the axis (one number or one per pixel), ``max(2, window // 2)``
+    for the largest.
+    """
+    if window is None:
+        return HALO
+    return max(HALO, int(np.max(window)) // 2)
+
+
+def context(start: int, stop: int, n: int, window: int | np.ndarray | None = None
+            ) -> tuple[int, int]:
+    """The pixels ``[lo, hi)`` of an axis of ``n`` that pixels ``[start, stop)`` read.
+
+    ``window`` is None for the 3x3 methods (a :data:`HALO` clipped at the
+    axis' ends), else the quadratic method's window along this axis: one
+    pixel count, or one for each of the ``n`` pixels. A window that would
+    cross an end is moved inward, so a pixel near the end reads up to a whole
+    window from it; an axis shorter than the window is read whole. A block
+    read with this context gives its pixels the bits the whole raster gives.
+
+    >>> context(0, 1, 100, 7), context(50, 60, 100, 7), context(98, 100, 100, 7)
+    ((0, 7), (47, 63), (93, 100))
+    """
+    lo, hi = max(start - HALO, 0), min(stop + HALO, n)
+    if window is None or stop <= start:
+        return lo, hi
+    w = np.asarray(window)
+    w = np.minimum(w[start:stop] if w.ndim else w, n)
+    first = np.clip(np.arange(start, stop) - w // 2, 0, n - w)
+    return min(lo, int(first.min())), max(hi, int((first + w).max()))
 
 
 @dataclass(frozen=True, eq=False)  # eq would compare masks as truth values
@@ -202,6 +348,64 @@ def horn(
     return bands[1], bands[0]
 
 
+def quadratic(
+    z: np.ndarray,
+    valid: Validity = None,
+    row: Spacing = 1.0,
+    col: float = 1.0,
+    window: int | tuple[int, int] | np.ndarray = 3,
+    edge_order: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Derivatives along rows (axis 0) and columns (axis 1) by a least-squares quadratic.
+
+    At each pixel, z = a x² + b y² + c xy + d x + e y + f is fitted by least
+    squares to the valid pixels of a window, x and y their offsets from the
+    pixel; d and e are the derivatives there (Evans, I.S. (1980), "An
+    integrated system of terrain analysis and slope mapping", Z. Geomorph.
+    Suppl. 36, 274-295; Wood, J. (1996), "The geomorphological
+    characterisation of digital elevation models", PhD thesis, University of
+    Leicester, for any window size). On the 3x3 window this is Evans's
+    ``(right column - left column) / 6h``.
+
+    - A window that would cross the raster's edge is moved inward until it
+      lies inside; the fit is evaluated at the pixel, off the window's centre.
+    - A window holding nodata is fit to the valid pixels it holds.
+    - Where they do not determine the quadratic (fewer than 6, or all on one
+      conic: two rows, two columns, a line...), the pixel takes the central
+      differences of :func:`gradient` with ``edge_order``; so every pixel
+      the central method gives a value gets one.
+    - A nodata pixel has no derivative (NaN).
+
+    Parameters
+    ----------
+    z, valid
+        Elevations and their validity, as for :func:`gradient`.
+    row
+        Spacing between rows, or one coordinate per row (as for :func:`gradient`).
+    col
+        Spacing between columns (uniform: coordinate arrays must be evenly spaced).
+    window
+        Pixels of the window: an odd count for both axes, a (rows, columns)
+        pair, or one pair per row, shape (rows, 2). An axis shorter than the
+        window takes the whole axis.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[0:6, 0:7].astype(float)
+    >>> z = 0.1 * x**2 - 0.2 * x * y + 3 * y
+    >>> d_row, d_col = quadratic(z, window=5)
+    >>> bool(np.allclose(d_col, 0.2 * x - 0.2 * y) and np.allclose(d_row, 3 - 0.2 * x))
+    True
+    """
+    f = _elevations(z)
+    row_h, row_x = _spacing(row, f.shape[0])
+    col_h, col_x = _spacing(col, f.shape[1])
+    bands = fused(f, valid, row=row_h if row_x is None else row_x,
+                  col=col_h if col_x is None else col_x, edge_order=edge_order,
+                  method="quadratic", window=window)
+    return bands[1], bands[0]
+
+
 def fused(
     z: np.ndarray,
     valid: Validity = None,
@@ -221,6 +425,7 @@ def fused(
     nodata: float = np.nan,
     inner: tuple[slice, slice] = (slice(None), slice(None)),
     jobs: int = 1,
+    window: int | tuple[int, int] | np.ndarray | None = None,
 ) -> np.ndarray:
     """The output bands of ``z`` in one compiled pass, shape (bands, rows, cols).
 
@@ -234,7 +439,9 @@ def fused(
         (a coordinate array is used as such, never reduced to its step). For
         ``horn``: the local step, a number or one per pixel along the axis.
     edge_order, method
-        As for :func:`gradient`; ``method`` is ``central`` or ``horn``.
+        As for :func:`gradient`; ``method`` is ``central``, ``horn`` or
+        ``quadratic`` (whose fallback next to degenerate windows takes
+        ``edge_order``).
     col_scale : 1-D array, optional
         One divisor per row for the column derivative (the parallel radius on
         lat/lon grids, where ``col`` is in radians).
@@ -257,6 +464,9 @@ def fused(
         the rest is context for the stencils, such as a block's halo.
     jobs
         Threads to split the rows among (the kernel releases the GIL).
+    window
+        The quadratic method's window, as for :func:`quadratic` (default 3);
+        the caller reads ``z`` with the :func:`context` of ``inner``.
     """
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
@@ -276,11 +486,21 @@ def fused(
     z_nodata = None if holes.nodata is None else float(holes.nodata)
     row_h = col_h = 0.0
     row_x = col_x = row_step = col_step = None
-    if method == "central":
+    win = None
+    if method != "quadratic" and window is not None:
+        raise UsageError(f"a window goes with the quadratic method, not {method!r}")
+    if method in ("central", "quadratic"):
         (row_h, row_x), (col_h, col_x) = _as_spacing(row, n), _as_spacing(col, m)
     else:
         row_step = np.ascontiguousarray(np.broadcast_to(np.asarray(row, float).ravel(), n))
         col_step = np.ascontiguousarray(np.broadcast_to(np.asarray(col, float).ravel(), m))
+    if method == "quadratic":
+        win = _window_array(3 if window is None else window, n)
+        if col_x is not None:
+            raise UsageError(
+                "the quadratic method needs evenly spaced columns (x coordinates): "
+                "resample the DEM to a regular grid, or use the 'central' method"
+            )
     scale = None if col_scale is None else np.ascontiguousarray(col_scale, dtype=float)
     inverse_t = (None if jacobian is None
                  else np.ascontiguousarray(np.linalg.inv(jacobian).T, dtype=float).ravel())
@@ -299,7 +519,7 @@ def fused(
             edge_order, row_h, row_x, col_h, col_x, row_step, col_step, scale, inverse_t,
             float(z_factor),
             PRODUCTS.index(product), SLOPE_UNITS.index(units), light, float(nodata), out,
-            start - r0,
+            start - r0, win,
         )
 
     jobs = max(1, min(jobs, (r1 - r0) // _MIN_ROWS_PER_JOB))
@@ -311,6 +531,21 @@ def fused(
         for done in [pool.submit(run, a, b) for a, b in itertools.pairwise(bounds)]:
             done.result()
     return out
+
+
+def _window_array(window, n: int) -> np.ndarray:
+    """A window as the kernel takes it: (rows, columns) of each of n rows, int32."""
+    w = np.asarray(window)
+    if w.ndim == 0 or w.shape == (2,):
+        w = np.broadcast_to(w, (n, 2))
+    if w.shape != (n, 2) or not np.issubdtype(w.dtype, np.integer):
+        raise UsageError(
+            f"a window is a pixel count, a (rows, columns) pair or one pair per row ({n}), "
+            f"not {window!r}"
+        )
+    if w.size and (w.min() < 3 or w.max() > MAX_WINDOW or (w % 2 == 0).any()):
+        raise UsageError(f"window pixels must be odd, from 3 to {MAX_WINDOW}")
+    return np.ascontiguousarray(w, dtype=np.int32)
 
 
 def default_jobs() -> int:

@@ -15,10 +15,12 @@ __all__ = [
     "OutputExistsError",
     "OutputWriteError",
     "RasterTooSmallError",
+    "SideCarWarning",
     "TerrainError",
     "TileSetError",
     "UploadError",
     "UsageError",
+    "printable",
 ]
 
 
@@ -78,6 +80,10 @@ class EmptyResultWarning(UserWarning):
     """Every pixel of the input is nodata, so every pixel of the result is too."""
 
 
+class SideCarWarning(UserWarning):
+    """GDAL kept part of an output (a CRS the GeoTIFF keys can't hold) in its ``.aux.xml``."""
+
+
 class RasterTooSmallError(BadInputError):
     """An axis has fewer than the 2 pixels a derivative needs."""
 
@@ -88,3 +94,28 @@ class OutputExistsError(TerrainError, FileExistsError):
 
 class TileSetError(BadInputError):
     """Tiles that do not form one surface: different CRSs, resolutions or grids."""
+
+
+def printable(text: object) -> str:
+    """``text`` as it can be shown on one line: what a terminal would not show as typed escaped.
+
+    Control characters (a newline, a NUL, an escape sequence's ESC) and
+    invisible format characters are written as Python escapes (``\\n``,
+    ``\\x00``, ``\\u202e``); bytes of a file name that are not UTF-8
+    (Python's surrogate escapes) as ``\\xff``. Other text is unchanged.
+
+    >>> printable("dem\\n.tif"), printable("Zürich.tif")
+    ('dem\\\\n.tif', 'Zürich.tif')
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    shown = []
+    for ch in text:
+        if ch.isprintable():
+            shown.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # a byte that was not UTF-8
+            shown.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            shown.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(shown)

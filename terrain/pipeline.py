@@ -2,15 +2,18 @@
 
 Every file-level result (slope, gradient, aspect, hillshade) is made here,
 whatever the raster's size: blocks aligned to the output's tiles (and, where
-it fits, the input's) are read with the core's halo (clipped at the raster's
-true border, so the border keeps its one-sided stencil), computed in parallel
-threads, and written in order. The result equals the in-memory computation
-bit for bit, for any block size.
+it fits, the input's) are read with the context the estimator needs
+(:func:`terrain.core.context`: the 3x3 methods' halo, or a window fit's,
+clipped at the raster's true border, so the border keeps its one-sided
+stencil or its moved window), computed in parallel threads, and written in
+order. The result equals the in-memory computation bit for bit, for any
+block size.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import warnings
 from collections import deque
@@ -21,8 +24,14 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from terrain.core import HALO, Holes, default_jobs
-from terrain.errors import EmptyResultWarning, RasterTooSmallError, UsageError
+from terrain.core import Holes, context, default_jobs
+from terrain.errors import (
+    EmptyResultWarning,
+    RasterTooSmallError,
+    SideCarWarning,
+    UsageError,
+    printable,
+)
 from terrain.io import (
     CACHE_MB,
     TILE,
@@ -30,6 +39,7 @@ from terrain.io import (
     check_format,
     check_output,
     check_profile,
+    dataset_files,
     is_network,
     open_dem,
     open_raster,
@@ -127,15 +137,33 @@ def default_block(src: rasterio.DatasetReader, band: int = 1) -> tuple[int, int]
     return edge(bh, src.height), edge(bw, src.width)
 
 
-def read_block(surface, shape: tuple[int, int], window: tuple[slice, slice]):
-    """A block read with :data:`HALO` pixels of context, cut at the surface's border.
+def block_context(shape: tuple[int, int], window: tuple[slice, slice],
+                  sizes: np.ndarray | None = None) -> tuple[slice, slice]:
+    """The rows and columns the pixels of ``window`` read (:func:`terrain.core.context`).
+
+    ``sizes`` is the window fit's (rows, columns) for each of the surface's
+    rows (:meth:`Options.window_shape`), None for the 3x3 methods.
+    """
+    rows, cols = window
+    if sizes is None:
+        r0, r1 = context(rows.start, rows.stop, shape[0])
+        c0, c1 = context(cols.start, cols.stop, shape[1])
+    else:
+        r0, r1 = context(rows.start, rows.stop, shape[0], sizes[:, 0])
+        c0, c1 = context(cols.start, cols.stop, shape[1], int(sizes[rows, 1].max()))
+    return slice(r0, r1), slice(c0, c1)
+
+
+def read_block(surface, shape: tuple[int, int], window: tuple[slice, slice],
+               sizes: np.ndarray | None = None):
+    """A block read with the context its estimator needs, cut at the surface's border.
 
     Returns the elevations, their validity, the window read and the block's
     place in it.
     """
     rows, cols = window
-    r0, r1 = max(rows.start - HALO, 0), min(rows.stop + HALO, shape[0])
-    c0, c1 = max(cols.start - HALO, 0), min(cols.stop + HALO, shape[1])
+    read_rows, read_cols = block_context(shape, window, sizes)
+    r0, r1, c0, c1 = read_rows.start, read_rows.stop, read_cols.start, read_cols.stop
     z, valid = surface.read(slice(r0, r1), slice(c0, c1))
     inner = (
         slice(rows.start - r0, rows.stop - r0),
@@ -169,6 +197,7 @@ def write_blocks(
     windows = block_windows(area, block, stripe)
     row_off, col_off = area[0], area[1]
     seen = []  # a block with a valid elevation
+    sizes = options.window_shape(geometry, shape[0])  # the whole surface's rows
 
     def compute(z, valid, read, inner):
         if not seen:
@@ -188,7 +217,7 @@ def write_blocks(
 
     if jobs <= 1:
         for done, window in enumerate(windows, 1):
-            write(window, compute(*read_block(surface, shape, window)), done)
+            write(window, compute(*read_block(surface, shape, window, sizes)), done)
         return bool(seen)
     with ThreadPoolExecutor(jobs) as pool:
         pending: deque = deque()
@@ -196,7 +225,7 @@ def write_blocks(
         try:
             for window in windows:
                 pending.append((window, pool.submit(
-                    compute, *read_block(surface, shape, window))))
+                    compute, *read_block(surface, shape, window, sizes))))
                 while pending and (len(pending) > 2 * jobs or pending[0][1].done()):
                     window_done, future = pending.popleft()
                     done += 1
@@ -222,7 +251,7 @@ def network_plan(src: rasterio.DatasetReader, band: int, block: tuple[int, int],
     """
     file_rows = src.block_shapes[band - 1][0]
     pixel = np.dtype(src.dtypes[band - 1]).itemsize
-    if src.count > 1 and src.interleave is not None and src.interleave.name == "pixel":
+    if src.count > 1 and src.interleaving is not None and src.interleaving.name == "pixel":
         pixel *= src.count  # GDAL decodes every band of a pixel-interleaved block
     out = np.dtype(profile["dtype"]).itemsize * profile["count"]
     per_column = (block[0] + 2 * file_rows) * pixel + block[0] * out
@@ -240,11 +269,14 @@ def profile_for(src: rasterio.DatasetReader, options: Options, jobs: int,
                           options.nodata, creation_options)
 
 
-def describe(dst: rasterio.io.DatasetWriter, options: Options, vertical: VerticalUnit) -> None:
+def describe(dst: rasterio.io.DatasetWriter, options: Options, vertical: VerticalUnit,
+             geometry: PixelGeometry | None = None) -> None:
     """Band descriptions, units and provenance tags of a result.
 
     The tags say how elevations became metres: the unit, where it was read
-    (:class:`terrain.spacing.VerticalUnit`), and the metres per stored value.
+    (:class:`terrain.spacing.VerticalUnit`), and the metres per stored value;
+    with a window fit, its size (:meth:`Options.window_tags`) over the rows of
+    ``geometry``, the result's own.
     """
     for i, (name, unit) in enumerate(
         zip(PRODUCTS[options.product], options.band_units, strict=True), 1
@@ -266,6 +298,8 @@ def describe(dst: rasterio.io.DatasetWriter, options: Options, vertical: Vertica
         tags["TERRAIN_UNITS"] = options.units
     if options.product == "hillshade":
         tags.update(TERRAIN_AZIMUTH=options.azimuth, TERRAIN_ALTITUDE=options.altitude)
+    if geometry is not None:
+        tags.update(options.window_tags(geometry, dst.height))
     dst.update_tags(**tags)
 
 
@@ -294,25 +328,22 @@ def run(
     256², DEFLATE with a predictor), e.g. ``{"COMPRESS": "ZSTD"}``; a bad
     one raises :class:`~terrain.UsageError` before anything is computed.
     """
-    jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise UsageError(f"jobs must be at least 1, not {jobs}")
-    if block_size is not None and block_size < 1:
-        raise UsageError(f"block size must be at least 1 pixel, not {block_size}")
+    jobs = check_work(jobs, block_size, band)
     with open_dem(dem, band) as src:
-        check_output(dem, out, overwrite)
+        check_output(dem, out, overwrite, dataset_files(src, dem))
         check_format(out, hint=_format_hint(out))
         if min(src.shape) < 2:
             raise RasterTooSmallError(
                 f"{dem}: raster of {src.height}x{src.width} pixels is too small: "
                 "a slope needs at least 2 pixels along each axis"
             )
-        geometry = pixel_geometry(src.transform, src.crs, src.height)
+        geometry = pixel_geometry(src.transform, src.crs, src.height, name=printable(dem))
         vertical = vertical_unit(src.crs, src.units[band - 1], src.scales[band - 1],
                                  src.offsets[band - 1], options.z_factor, name=str(dem))
         warn_vertical(vertical)
         options = options.with_vertical(vertical)
         block = (block_size, block_size) if block_size else default_block(src, band)
+        check_block(block, src.shape)
         # GDAL compresses on NUM_THREADS threads when every block covers whole
         # output tiles (the default blocks do); a tile written in pieces is read
         # back and rewritten, which we keep on the plain single-threaded path.
@@ -327,10 +358,10 @@ def run(
     try:
         with (
             reading_env([dem, out], cache_mb),  # an object store's retries too
-            atomic_output(out, cog, jobs) as tmp,
+            atomic_output(out, cog, jobs, overwrite=overwrite) as tmp,
             rasterio.open(tmp, "w", **profile) as dst,
         ):
-            describe(dst, options, vertical)
+            describe(dst, options, vertical, geometry)
             any_valid = write_blocks(dst, surface, shape, geometry, options,
                                      (0, 0, *shape), block, jobs, progress, stripe)
     finally:
@@ -338,6 +369,57 @@ def run(
     if not any_valid:
         warnings.warn(f"{dem}: every pixel is nodata, so is every pixel of {out}",
                       EmptyResultWarning, stacklevel=2)
+    warn_side_car([out])
+
+
+def warn_side_car(outputs) -> None:
+    """Say so where GDAL wrote part of an output to its side-car (a CRS, metadata)."""
+    kept = [out for out in outputs if os.path.lexists(f"{os.fspath(out)}.aux.xml")]
+    if kept:
+        more = f" (and {len(kept) - 1} other outputs alike)" if len(kept) > 1 else ""
+        warnings.warn(
+            f"{printable(kept[0])}: GDAL keeps part of it (a CRS the GeoTIFF keys can't "
+            f"hold, or a baseline TIFF's metadata) in {printable(kept[0])}.aux.xml beside it"
+            f"{more}: keep the two files together", SideCarWarning, stacklevel=3)
+
+
+#: The smallest edge of a processing block, pixels: below it the work per
+#: block is mostly overhead (blocks of 1 pixel took 103 s for 1024² pixels).
+MIN_BLOCK = 16
+
+#: The most pixels a processing block may hold (4096²): a block is held in
+#: memory as float64 elevations with their halo and its output bands, two
+#: per thread in flight; the default is about 1024².
+MAX_BLOCK_PIXELS = 4096 * 4096
+
+
+def check_work(jobs, block_size, band=1) -> int:
+    """``jobs`` (the number of cores if None), checked with ``block_size`` and ``band``.
+
+    The checks the command line makes, with the same errors
+    (:class:`~terrain.UsageError`).
+    """
+    jobs = default_jobs() if jobs is None else jobs
+    for name, value, least in (("jobs", jobs, 1), ("block size", block_size, MIN_BLOCK),
+                               ("band", band, 1)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise UsageError(f"{name} must be a whole number, not {value!r}")
+        if value < least:
+            unit = " pixels" if name == "block size" else ""
+            raise UsageError(f"{name} must be at least {least}{unit}, not {value}")
+    return int(jobs)
+
+
+def check_block(block: tuple[int, int], shape: tuple[int, int]) -> None:
+    """Refuse a processing block of over :data:`MAX_BLOCK_PIXELS` within ``shape``."""
+    height, width = min(block[0], shape[0]), min(block[1], shape[1])
+    if height * width > MAX_BLOCK_PIXELS:
+        raise UsageError(
+            f"block size {max(block)} gives blocks of {width}x{height} pixels: at most "
+            f"{MAX_BLOCK_PIXELS} pixels (4096x4096) are held at once per block"
+        )
 
 
 def _format_hint(out) -> str:
@@ -356,35 +438,42 @@ def _creation_options(creation_options: dict[str, str] | None, cog: bool):
 
 
 def slope(dem, out, units: str = "ratio", *, edge_order: int = 2, z_factor: float | None = None,
-          method: str = "central", **kwargs) -> None:
+          method: str | None = None, window: int | str | None = None, **kwargs) -> None:
     """Write the slope of the DEM file ``dem`` to the GeoTIFF ``out``.
 
     ``units`` is one of ``ratio`` (m/m), ``percent``, ``degrees``, ``radians``;
-    ``method`` is ``central`` or ``horn``. ``z_factor`` is metres per elevation
-    unit; None (the default) takes the unit the file declares (see
-    :func:`terrain.spacing.vertical_unit`). Keyword arguments: ``band``,
-    ``block_size``, ``jobs``, ``overwrite``, ``cog``, ``creation_options``
-    (GDAL GTiff creation options over ours, e.g. ``{"COMPRESS": "ZSTD"}``),
-    ``progress`` (called as ``progress(done, total)`` after each block).
+    ``method`` is ``central`` (the default), ``horn`` or ``quadratic``.
+    ``window`` (an odd pixel count such as 7, or a length such as ``"30m"``)
+    fits a least-squares quadratic over that window at every pixel and
+    selects ``quadratic``, which alone takes 3 (:func:`terrain.core.quadratic`).
+    ``z_factor`` is metres per elevation unit; None (the default) takes the
+    unit the file declares (see :func:`terrain.spacing.vertical_unit`).
+    Keyword arguments: ``band``, ``block_size``, ``jobs``, ``overwrite``,
+    ``cog``, ``creation_options`` (GDAL GTiff creation options over ours, e.g.
+    ``{"COMPRESS": "ZSTD"}``), ``progress`` (called as ``progress(done, total)``
+    after each block).
     """
-    run(dem, out, Options("slope", units, edge_order, z_factor, method), **kwargs)
+    run(dem, out, Options("slope", units, edge_order, z_factor, method, window=window),
+        **kwargs)
 
 
 def gradient(dem, out, *, edge_order: int = 2, z_factor: float | None = None,
-             method: str = "central", **kwargs) -> None:
+             method: str | None = None, window: int | str | None = None, **kwargs) -> None:
     """Write dz/dx (east) and dz/dy (north), m/m, as two bands of ``out``."""
-    run(dem, out, Options("gradient", "ratio", edge_order, z_factor, method), **kwargs)
+    run(dem, out, Options("gradient", "ratio", edge_order, z_factor, method, window=window),
+        **kwargs)
 
 
 def aspect(dem, out, *, edge_order: int = 2, z_factor: float | None = None,
-           method: str = "central", **kwargs) -> None:
+           method: str | None = None, window: int | str | None = None, **kwargs) -> None:
     """Write the compass aspect (degrees, downslope direction; flat = nodata)."""
-    run(dem, out, Options("aspect", "ratio", edge_order, z_factor, method), **kwargs)
+    run(dem, out, Options("aspect", "ratio", edge_order, z_factor, method, window=window),
+        **kwargs)
 
 
 def hillshade(dem, out, *, azimuth: float = 315.0, altitude: float = 45.0,
-              z_factor: float | None = None, method: str = "central", edge_order: int = 2,
-              **kwargs) -> None:
+              z_factor: float | None = None, method: str | None = None, edge_order: int = 2,
+              window: int | str | None = None, **kwargs) -> None:
     """Write gdaldem's hillshade (Byte, 1-255, 0 = nodata), on any CRS."""
     run(dem, out, Options("hillshade", "ratio", edge_order, z_factor, method,
-                          azimuth, altitude), **kwargs)
+                          azimuth, altitude, window), **kwargs)

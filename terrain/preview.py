@@ -169,7 +169,8 @@ def palette_index(band: np.ndarray, kind: str) -> np.ndarray:
 
 
 def write_png(
-    path: str | os.PathLike, band: np.ndarray, kind: str, max_size: int = MAX_SIZE
+    path: str | os.PathLike, band: np.ndarray, kind: str, max_size: int = MAX_SIZE,
+    *, overwrite: bool = False,
 ) -> None:
     """Write a colour picture of ``band`` (NaN = nodata) to the PNG ``path``.
 
@@ -194,13 +195,15 @@ def write_png(
     # No sidecar .aux.xml beside the temporary file; a PNG has no CRS to warn about.
     with warnings.catch_warnings(), rasterio.Env(GDAL_PAM_ENABLED="NO"):
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with atomic_output(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        with (atomic_output(path, overwrite=overwrite) as tmp,
+              rasterio.open(tmp, "w", **profile) as dst):
             dst.write(index, 1)
             dst.write_colormap(1, colours)
 
 
 def preview_raster(
-    raster: str | os.PathLike, path: str | os.PathLike, kind: str, max_size: int = MAX_SIZE
+    raster: str | os.PathLike, path: str | os.PathLike, kind: str, max_size: int = MAX_SIZE,
+    *, overwrite: bool = False,
 ) -> None:
     """Write the picture of band 1 of a result file, read decimated.
 
@@ -212,4 +215,4 @@ def preview_raster(
         band = src.read(1, out_shape=shape, masked=True).astype(np.float64).filled(np.nan)
     if kind == "hillshade":
         band[band == 0] = np.nan
-    write_png(path, band, kind, max_size)
+    write_png(path, band, kind, max_size, overwrite=overwrite)

@@ -16,6 +16,7 @@ band's scale applies first. The offset does not change a derivative.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -30,10 +31,13 @@ if TYPE_CHECKING:
     import pyproj  # imported when a CRS is first read: it takes 0.16 s
 
 __all__ = [
+    "MAX_GEOGRAPHIC_ROWS",
+    "PIXEL_METRES",
     "NoCRSWarning",
     "PixelGeometry",
     "VerticalUnit",
     "VerticalUnitWarning",
+    "check_transform",
     "coordinate_geometry",
     "pixel_geometry",
     "unit_metres",
@@ -61,13 +65,15 @@ class PixelGeometry:
     of longitude and ``col_scale`` holds each row's parallel radius (m), which
     turns d/dlambda into d/dx. ``jacobian`` is set for rotated or sheared grids:
     metres east and north per column and row step, ``[[a, b], [d, e]]``; then
-    ``row`` and ``col`` are 1.
+    ``row`` and ``col`` are 1. ``row_metres`` (lat/lon grids) is the length of
+    each row's step along the meridian, ``M(phi) dphi``, from its own latitude.
     """
 
     row: float | np.ndarray
     col: float | np.ndarray
     col_scale: np.ndarray | None = None
     jacobian: np.ndarray | None = None
+    row_metres: np.ndarray | None = None
 
     def window(self, rows: slice, cols: slice) -> PixelGeometry:
         """The geometry of the window ``[rows, cols]`` of the raster."""
@@ -76,6 +82,7 @@ class PixelGeometry:
             row=self.row if np.ndim(self.row) == 0 else self.row[rows],
             col=self.col if np.ndim(self.col) == 0 else self.col[cols],
             col_scale=None if self.col_scale is None else self.col_scale[rows],
+            row_metres=None if self.row_metres is None else self.row_metres[rows],
         )
 
     def kernel_args(self, method: str = "central") -> dict:
@@ -86,8 +93,33 @@ class PixelGeometry:
             )
         if self.jacobian is not None:
             return {"row": 1.0, "col": 1.0, "jacobian": self.jacobian}
-        row, col = (self.row, self.col) if method == "central" else self.steps()
+        row, col = (self.row, self.col) if method != "horn" else self.steps()
         return {"row": row, "col": col, "col_scale": self.col_scale}
+
+    def pixel_metres(self) -> tuple[float | np.ndarray | None, float | np.ndarray | None]:
+        """Metres of a row step and of a column step: numbers, or one per row.
+
+        Each row's from its own latitude on lat/lon grids (``M(phi) dphi`` and
+        ``N(phi) cos(phi) dlambda``); the length of the step vectors on rotated
+        grids; None along an axis of irregular coordinates other than a
+        lat/lon grid's rows (no single length).
+        """
+        if self.jacobian is not None:
+            (a, b), (d, e) = self.jacobian
+            return float(np.hypot(b, e)), float(np.hypot(a, d))
+        if np.ndim(self.col):
+            col = None
+        elif self.col_scale is not None:
+            col = self.col_scale * abs(self.col)
+        else:
+            col = abs(float(self.col))
+        if self.row_metres is not None:
+            row = self.row_metres
+        elif np.ndim(self.row):
+            row = np.abs(_local_step(self.row))
+        else:
+            row = abs(float(self.row))
+        return row, col
 
     def steps(self) -> tuple[float | np.ndarray, float | np.ndarray]:
         """Local (row, col) steps for stencils that need a uniform grid (Horn).
@@ -144,27 +176,52 @@ def _parse_crs(crs) -> pyproj.CRS | None:
     return pyproj.CRS.from_user_input(crs)
 
 
-def _crs(crs) -> pyproj.CRS | None:
+def _crs(crs, stacklevel: int = 3) -> pyproj.CRS | None:
     """The horizontal part of the CRS; None, with a warning, if there is none."""
-    crs = _parse_crs(crs)
+    crs = _horizontal(_parse_crs(crs))
     if crs is None:
         warnings.warn(
             "the raster has no CRS: taking its transform units as metres",
             NoCRSWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
-        return None
-    if crs.is_compound:
+    return crs
+
+
+def _horizontal(crs: pyproj.CRS | None) -> pyproj.CRS | None:
+    """The horizontal part of a parsed CRS (itself unless compound)."""
+    if crs is not None and crs.is_compound:
         return next(s for s in crs.sub_crs_list if s.is_projected or s.is_geographic
                     or not s.is_vertical)
     return crs
 
 
-def pixel_geometry(transform: Affine, crs, height: int, first_row: int = 0) -> PixelGeometry:
+#: Pixel sizes terrain takes, metres: from a picometre (atomic force
+#: microscopes map surfaces in nanometre pixels) to a million kilometres.
+#: Outside, a transform is garbage (a zero, a 1e-300 left by a bad writer),
+#: and derivatives would overflow or vanish in floating point.
+PIXEL_METRES = (1e-12, 1e9)
+
+#: The most rows of a lat/lon grid (or tile set): each row's metre spacings
+#: are arrays of this length, a few times 8 bytes per row (about 300 MiB here).
+MAX_GEOGRAPHIC_ROWS = 2**23
+
+#: The sine of the angle between a grid's row and column directions below
+#: which the grid is degenerate: its pixels have no area, and the Jacobian
+#: of a rotated or sheared transform cannot be inverted.
+_MIN_SINE = 1e-9
+
+
+def pixel_geometry(transform: Affine, crs, height: int, name: str = "the raster",
+                   first_row: int = 0) -> PixelGeometry:
     """The metre geometry of a raster with this transform, CRS and height.
 
     ``crs`` is anything pyproj accepts (a rasterio CRS, WKT, EPSG code), or
     None: then transform units are taken as metres, with a warning.
+    A geometry that cannot give a slope raises :class:`BadInputError`
+    naming ``name``: a pixel size that is zero, NaN, infinite or outside
+    :data:`PIXEL_METRES`, a singular (degenerate) transform, or lat/lon rows
+    centred on or past a pole.
     ``first_row`` is the transform's row of the geometry's first row: a
     negative one adds rows north of the transform's origin, each with the
     latitude ``transform.f + e * (row + 0.5)``, so that the rows from the
@@ -176,9 +233,12 @@ def pixel_geometry(transform: Affine, crs, height: int, first_row: int = 0) -> P
     (-30.0, 30.0)
     """
     a, b, d, e = transform.a, transform.b, transform.d, transform.e
-    crs = _crs(crs)
-    if crs is None or not crs.is_geographic:
-        metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+    horizontal = _horizontal(_parse_crs(crs))
+    _check_grid(transform, horizontal, name)  # before the warning: one message, the error
+    crs = _crs(horizontal)
+    geographic = crs is not None and crs.is_geographic
+    metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+    if not geographic:
         if b == 0 and d == 0:
             return PixelGeometry(row=e * metres, col=a * metres)
         return PixelGeometry(
@@ -186,35 +246,128 @@ def pixel_geometry(transform: Affine, crs, height: int, first_row: int = 0) -> P
         )
     if b != 0 or d != 0:
         raise BadInputError(
-            "rotated or sheared lat/lon rasters are not supported: "
+            f"{name}: rotated or sheared lat/lon rasters are not supported: "
             "warp the DEM to a north-up grid first (gdalwarp)"
         )
+    _check_poles(transform, crs, height, name, first_row)
+    if height > MAX_GEOGRAPHIC_ROWS:
+        raise BadInputError(
+            f"{name}: spans {height} rows of lat/lon pixels: terrain computes their metre "
+            f"spacings row by row, for up to {MAX_GEOGRAPHIC_ROWS} rows (a tile set far "
+            "apart north to south spans every row between its tiles)"
+        )
     lat = transform.f + e * (np.arange(first_row, first_row + height) + 0.5)
-    return _geographic(crs, lat, a)
+    return _geographic(crs, lat, a, abs(e))
 
 
-def coordinate_geometry(y: np.ndarray, x: np.ndarray, crs) -> PixelGeometry:
+def check_transform(transform: Affine, crs, name: str = "the raster") -> None:
+    """Refuse a transform whose pixels are not a usable parallelogram in metres.
+
+    Raises :class:`BadInputError` naming ``name`` for a NaN or infinite
+    coefficient, a pixel width or height outside :data:`PIXEL_METRES`, or a
+    singular transform. (A lat/lon pixel is measured at the equator here.)
+    """
+    _check_grid(transform, _horizontal(_parse_crs(crs)), name)
+
+
+def _check_grid(transform: Affine, crs, name: str) -> None:
+    a, b, d, e = transform.a, transform.b, transform.d, transform.e
+    metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+    if crs is not None and crs.is_geographic:  # radians per unit: metres at the equator
+        metres *= crs.ellipsoid.semi_major_metre
+    values = np.array([a, b, d, e], dtype=float)
+    if not np.isfinite(values).all():
+        raise BadInputError(
+            f"{name}: its transform holds a NaN or an infinity ({a:g}, {b:g}, {d:g}, {e:g}): "
+            "no pixel size to take a slope with"
+        )
+    low, high = PIXEL_METRES
+    for axis, (x, y) in (("width", (a, d)), ("height", (b, e))):
+        size = math.hypot(x, y) * metres
+        if not low <= size <= high:
+            raise BadInputError(
+                f"{name}: its pixel {axis} is {size:g} m: terrain takes pixels of "
+                f"{low:g} m to {high:g} m; fix the transform (gdal_edit.py -a_ullr or -tr)"
+            )
+    sine = abs(a * e - b * d) / (math.hypot(a, d) * math.hypot(b, e))
+    if sine < _MIN_SINE:
+        raise BadInputError(
+            f"{name}: its transform ({a:g}, {b:g}, {d:g}, {e:g}) is singular: rows and "
+            "columns run the same way, so pixels have no area; fix the transform"
+        )
+
+
+def _check_poles(transform: Affine, crs, height: int, name: str, first_row: int = 0) -> None:
+    """Refuse lat/lon rows centred on or past a pole (east-west lengths vanish there)."""
+    degrees = np.degrees(crs.axis_info[0].unit_conversion_factor)  # degrees per unit
+    for row in (first_row, first_row + height - 1):
+        lat = (transform.f + transform.e * (row + 0.5)) * degrees
+        if not -90 < lat < 90:
+            raise BadInputError(
+                f"{name}: row {row} is centred at latitude {lat:.6g}, on or past a pole, "
+                "where east-west distances vanish: crop the rows within ±90° "
+                "(gdal_translate -srcwin) or fix the transform"
+            )
+
+
+def coordinate_geometry(y: np.ndarray, x: np.ndarray, crs, name: str = "the grid"
+                        ) -> PixelGeometry:
     """The metre geometry of a grid given its pixel-centre coordinates.
 
     ``y`` and ``x`` are 1-D (uniform or not) in the CRS's units, or metres if
-    ``crs`` is None; ``y`` may ascend or descend.
+    ``crs`` is None; ``y`` may ascend or descend. Steps outside
+    :data:`PIXEL_METRES` and lat/lon rows on or past a pole raise
+    :class:`BadInputError`, as in :func:`pixel_geometry`.
     """
     y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
-    crs = _crs(crs)
+    horizontal = _horizontal(_parse_crs(crs))
+    _check_coordinates(y, x, horizontal, name)
+    crs = _crs(horizontal)
     if crs is None or not crs.is_geographic:
         metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
         return PixelGeometry(row=_uniform(y * metres), col=_uniform(x * metres))
     return _geographic(crs, y, x)
 
 
-def _geographic(crs: pyproj.CRS, lat: np.ndarray, lon: float | np.ndarray) -> PixelGeometry:
-    """Lat/lon grid on the CRS's ellipsoid; ``lon`` is a step or coordinates."""
+def _check_coordinates(y: np.ndarray, x: np.ndarray, crs, name: str) -> None:
+    """:func:`pixel_geometry`'s checks for coordinate arrays: steps and poles."""
+    metres = 1.0 if crs is None else crs.axis_info[0].unit_conversion_factor
+    geographic = crs is not None and crs.is_geographic
+    if geographic:
+        metres *= crs.ellipsoid.semi_major_metre
+    low, high = PIXEL_METRES
+    for axis, values in (("y", y), ("x", x)):
+        steps = np.abs(np.diff(values)) * metres
+        if steps.size and not (low <= steps.min() and steps.max() <= high):
+            raise BadInputError(
+                f"{name}: its {axis} coordinates are {steps.min():g} m to {steps.max():g} m "
+                f"apart: terrain takes pixels of {low:g} m to {high:g} m"
+            )
+    if geographic:
+        degrees = np.degrees(crs.axis_info[0].unit_conversion_factor) * y
+        if not (np.abs(degrees) < 90).all():
+            raise BadInputError(
+                f"{name}: a row is centred at latitude {degrees[np.abs(degrees) >= 90][0]:.6g}, "
+                "on or past a pole, where east-west distances vanish: select the rows "
+                "within ±90°"
+            )
+
+
+def _geographic(crs: pyproj.CRS, lat: np.ndarray, lon: float | np.ndarray,
+                lat_step: float | None = None) -> PixelGeometry:
+    """Lat/lon grid on the CRS's ellipsoid; ``lon`` is a step or coordinates.
+
+    ``lat_step`` is the rows' latitude step (the transform's), else each
+    row's is the local step of ``lat``.
+    """
     radians = crs.axis_info[0].unit_conversion_factor  # radians per CRS unit
+    step = np.abs(_local_step(lat)) if lat_step is None else abs(lat_step)
     lat = lat * radians
     return PixelGeometry(
         row=_uniform(meridian_distance(crs.get_geod(), lat)),
         col=_uniform(lon * radians) if np.ndim(lon) else lon * radians,
         col_scale=parallel_radius(crs.ellipsoid, lat),
+        row_metres=meridian_radius(crs.ellipsoid, lat) * (step * radians),
     )
 
 
@@ -224,6 +377,13 @@ def meridian_distance(geod: pyproj.Geod, lat: np.ndarray) -> np.ndarray:
     zero = np.zeros_like(deg)
     _, _, dist = geod.inv(zero, zero, zero, deg)
     return np.copysign(np.asarray(dist, dtype=float), deg)
+
+
+def meridian_radius(ellipsoid, lat: np.ndarray) -> np.ndarray:
+    """Radius (m) of curvature of the meridian at ``lat`` (radians): ``a(1 - e²) / W³``."""
+    a = ellipsoid.semi_major_metre
+    e2 = 1.0 - (ellipsoid.semi_minor_metre / a) ** 2
+    return a * (1.0 - e2) / (1.0 - e2 * np.sin(lat) ** 2) ** 1.5
 
 
 def parallel_radius(ellipsoid, lat: np.ndarray) -> np.ndarray:

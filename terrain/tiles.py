@@ -29,18 +29,21 @@ at all (:mod:`terrain.storage`).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import math
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
 import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,7 +52,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from terrain import _signals, storage
+from terrain import _signals, core, storage
 from terrain.core import HALO
 from terrain.errors import (
     InputNotFoundError,
@@ -57,35 +60,45 @@ from terrain.errors import (
     OutputExistsError,
     OutputWriteError,
     RasterTooSmallError,
+    TerrainError,
     TileSetError,
     UploadError,
     UsageError,
+    printable,
 )
 from terrain.io import (
+    _identity,
     _os_reason,
+    _path_files,
     atomic_output,
     check_local_output,
     check_profile,
+    check_target,
+    dataset_files,
     input_name,
     is_local,
     open_dem,
     open_raster,
+    output_name,
     read_window,
     reading_env,
 )
 from terrain.options import Options
 from terrain.pipeline import (
     _creation_options,
+    check_block,
+    check_work,
     default_block,
-    default_jobs,
     describe,
     profile_for,
+    warn_side_car,
     write_blocks,
 )
 from terrain.spacing import (
     PixelGeometry,
     VerticalUnit,
     VerticalUnitWarning,
+    check_transform,
     pixel_geometry,
     vertical_unit,
 )
@@ -184,16 +197,17 @@ class Grid:
     above: int = 0
     row_off: int = 0
 
-    def geometry(self, crs) -> PixelGeometry:
+    def geometry(self, crs, name: str = "the raster") -> PixelGeometry:
         """The mosaic's pixel geometry; its band's own rows get the numbers they get alone."""
-        return pixel_geometry(self.transform, crs, self.shape[0], first_row=-self.above)
+        return pixel_geometry(self.transform, crs, self.shape[0], name, first_row=-self.above)
 
 
 @dataclass
 class TileSet:
     """Tiles on one grid, or one grid per latitude band, indexed for fast neighbour lookup.
 
-    ``bad`` lists the inputs that could not be opened, as (path, reason).
+    ``bad`` lists the inputs that could not be opened, as (path, reason);
+    ``files`` every local file the set reads (:func:`terrain.io.dataset_files`).
     ``vertical`` is the set's elevation unit. Tiles that declare different
     units, scales or offsets are each converted to metres as they are read
     (``mixed``); the set's unit is then the metre. ``grids`` holds the
@@ -212,6 +226,7 @@ class TileSet:
     bad: list[tuple[str, str]] = field(default_factory=list)
     vertical: VerticalUnit | None = None
     mixed: bool = False
+    files: dict = field(default_factory=dict, repr=False)
     grids: list[Grid] = field(default_factory=list)
     halo: int = HALO
     _cell: int = 1
@@ -227,12 +242,17 @@ class TileSet:
         """Read the tiles' metadata and check they lie on one grid (one per latitude band).
 
         ``z_factor`` overrides every tile's vertical unit, as for one file.
-        ``halo`` is the pixels of context the estimator reads beside a pixel.
+        ``halo`` is the rows of context the estimator reads beside a pixel
+        (:meth:`with_halo`).
         """
         metas, bad = [], []
+        files: dict[tuple[int, int], str] = {}
         for path in paths:
+            files.update(_path_files(path))
             try:
                 with open_dem(path, band) as src:
+                    check_transform(src.transform, src.crs, printable(path))
+                    files.update(dataset_files(src, path))
                     vertical = vertical_unit(
                         src.crs, src.units[band - 1], src.scales[band - 1],
                         src.offsets[band - 1], z_factor, name=input_name(path),
@@ -240,9 +260,13 @@ class TileSet:
                     metas.append((path, src.transform, src.crs, src.shape,
                                   default_block(src, band), vertical))
             except Exception as e:  # one unreadable tile must not stop the others
-                bad.append((path, _reason(e).removeprefix(f"{path}: ")))
+                bad.append((path, _reason(e).removeprefix(f"{path}: ")
+                            .removeprefix(f"{printable(path)}: ")))
         if not metas:
-            raise TileSetError("no readable tile in the set")
+            path, reason = bad[0]
+            others = f", and {len(bad) - 1} more" if len(bad) > 1 else ""
+            raise TileSetError(f"no readable tile in the set ({printable(path)}: {reason}"
+                               f"{others})")
         first_path, t0, crs, *_ = metas[0]
         # column widths may change between latitude bands on a lat/lon CRS
         banded = crs is not None and crs.is_geographic
@@ -258,29 +282,20 @@ class TileSet:
         # (rows) and from the band's first tile (columns)
         offsets = [(round((t.f - t0.f) / t0.e), round((t.c - refs[g].c) / refs[g].a))
                    for (_, t, *_), g in zip(metas, grid_of, strict=True)]
-        boxes = [(r, r + shape[0], g) for (r, _), (*_, shape, _, _), g
-                 in zip(offsets, metas, grid_of, strict=True)]
         grids, corners = [], []
         for g, ref in enumerate(refs):
             mine = [i for i, k in enumerate(grid_of) if k == g]
             top = min(offsets[i][0] for i in mine)
             left = min(offsets[i][1] for i in mine)
-            bottom = max(boxes[i][1] for i in mine)
+            bottom = max(offsets[i][0] + metas[i][3][0] for i in mine)
             right = max(offsets[i][1] + metas[i][3][1] for i in mine)
-            # rows of other bands beyond this band's edges, where its halo reaches them
-            west, east = ref.c + left * ref.a, ref.c + right * ref.a
-            near = [boxes[i] for i in range(len(metas)) if grid_of[i] != g
-                    and _lon_gap(metas[i][1], metas[i][3][1], west, east) < 0]
-            above = halo if any(r0 < top and r1 > top - halo for r0, r1, _ in near) else 0
-            below = halo if any(r0 < bottom + halo and r1 > bottom for r0, r1, _ in near) else 0
             # the mosaic's origin as the files write it (not recomputed), so that
             # lat/lon rows get the very latitudes the whole raster would give them
             west = next(metas[i][1].c for i in mine if offsets[i][1] == left)
             north = next(metas[i][1].f for i in mine if offsets[i][0] == top)
             grids.append(Grid(Affine(ref.a, 0.0, west, 0.0, t0.e, north),
-                              (above + bottom - top + below, right - left), above,
-                              top - above))
-            corners.append((top - above, left))
+                              (bottom - top, right - left), 0, top))
+            corners.append((top, left))
         tiles = [
             Tile(path, r - corners[g][0], c - corners[g][1], shape[0], shape[1], block,
                  vertical, g)
@@ -289,8 +304,30 @@ class TileSet:
         ]
         vertical, mixed = _set_vertical([tile.vertical for tile in tiles])
         tileset = cls(tiles, grids[0].transform, crs, grids[0].shape, band, bad, vertical,
-                      mixed, grids, halo)
+                      mixed, files=files, grids=grids, halo=0)
         _check_sides(tileset)
+        return tileset.with_halo(halo)
+
+    def with_halo(self, halo: int) -> TileSet:
+        """The set read with ``halo`` rows of context: each band's mosaic reaches that
+        far across its edges where another band's tiles lie beyond them."""
+        boxes = [self.box(t) for t in self.tiles]
+        grids = []
+        for g, grid in enumerate(self.grids):
+            rows = [box[:2] for box, t in zip(boxes, self.tiles, strict=True) if t.grid == g]
+            top, bottom = min(r0 for r0, _ in rows), max(r1 for _, r1 in rows)
+            west = grid.transform.c
+            east = west + grid.shape[1] * grid.transform.a
+            near = [(r0, r1) for (r0, r1, o_west, o_east), t in zip(boxes, self.tiles, strict=True)
+                    if t.grid != g and o_west < east and o_east > west]
+            above = halo if any(r0 < top and r1 > top - halo for r0, r1 in near) else 0
+            below = halo if any(r0 < bottom + halo and r1 > bottom for r0, r1 in near) else 0
+            grids.append(Grid(grid.transform, (above + bottom - top + below, grid.shape[1]),
+                              above, top - above))
+        tiles = [replace(t, row_off=box[0] - grids[t.grid].row_off)
+                 for box, t in zip(boxes, self.tiles, strict=True)]
+        tileset = replace(self, tiles=tiles, transform=grids[0].transform,
+                          shape=grids[0].shape, grids=grids, halo=halo, _index={})
         tileset._build_index()
         return tileset
 
@@ -426,11 +463,6 @@ def _whole(shift: float) -> bool:
 def _same_columns(t: Affine, ref: Affine) -> bool:
     """Whether a tile's columns are those of the band whose first tile is ``ref``."""
     return math.isclose(t.a, ref.a, rel_tol=_GRID_TOLERANCE) and _whole((t.c - ref.c) / ref.a)
-
-
-def _lon_gap(t: Affine, width: int, west: float, east: float) -> float:
-    """The gap between a tile's columns and [west, east] (negative where they overlap)."""
-    return max(t.c, west) - min(t.c + width * t.a, east)
 
 
 def _check_sides(tileset: TileSet) -> None:
@@ -659,6 +691,7 @@ class _Job:
     cog: bool
     creation_options: dict[str, str] | None = None
     stop: str | None = None
+    overwrite: bool = False
 
 
 def _output(out_dir: Path | str, name: str) -> Path | str:
@@ -706,19 +739,22 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
                 stop: _StopFlag | None = None) -> Path | str:
     tileset, options = job.tileset, job.options
     tile = tileset.tiles[index]
-    out = _output(job.out_dir, input_name(tile.path))
+    out = _output(job.out_dir, output_name(tile.path))
     block = (job.block_size, job.block_size) if job.block_size else tile.block
     with open_raster(tile.path) as src:
         profile = profile_for(src, options, 1, job.creation_options)
     with (
-        atomic_output(out, job.cog) as tmp,
+        atomic_output(out, job.cog, overwrite=job.overwrite) as tmp,
         rasterio.open(tmp, "w", **profile) as dst,
     ):
-        describe(dst, options, tile.vertical if tileset.mixed else tileset.vertical)
+        geometry = job.geometry[tile.grid]
+        describe(dst, options, tile.vertical if tileset.mixed else tileset.vertical,
+                 geometry.window(slice(tile.row_off, tile.row_off + tile.height),
+                                 slice(tile.col_off, tile.col_off + tile.width)))
         if len(tileset.grids) > 1:
             dst.update_tags(TERRAIN_BAND_EDGES=",".join(tileset.band_edges(tile)) or "none")
-        write_blocks(dst, surface.grid(tile.grid), tileset.grids[tile.grid].shape,
-                     job.geometry[tile.grid], options,
+        write_blocks(dst, surface.grid(tile.grid), tileset.grids[tile.grid].shape, geometry,
+                     options,
                      (tile.row_off, tile.col_off, tile.height, tile.width), block, 1,
                      progress=stop)
     return out
@@ -769,18 +805,60 @@ def _tile_results(job: _Job, indices: Iterable[int]):
                 storage.abort_pending()
 
 
-#: In a worker process: writing a tile now, and the signals received.
+#: In a worker process: writing a tile now, the signals received, and the
+#: process that started it (None outside terrain's own worker processes).
 _busy = False
 _stopped: list[int] = []
+_parent: int | None = None
+
+#: prctl's option that sends a signal to this process when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _worker_start(parent: int) -> None:
+    """A worker process's start: its signals, and its death with its parent.
+
+    Signals stop it between tiles, or raise within one (see
+    :func:`_worker_signal`). Raising only within a tile (whose temporary output
+    is then removed) keeps the signal out of the pool's own queues, whose locks
+    a worker stopped there would hold for ever. However the parent ends, even
+    by SIGKILL, the worker gets SIGTERM (``PR_SET_PDEATHSIG`` on Linux; a
+    thread watching the parent elsewhere) and stops as it would on SIGTERM.
+    """
+    global _parent
+    _parent = parent
+    _worker_signals()
+    if not _die_with_parent():
+        threading.Thread(target=_watch_parent, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before that was in place
+        os._exit(128 + signal.SIGTERM)
+    # blocked by the parent while it started this process (see _map_tiles)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _signals.SIGNALS)
+
+
+def _die_with_parent() -> bool:
+    """Ask Linux to send SIGTERM to this process when its parent dies; whether it will."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent() -> None:
+    while os.getppid() == _parent:
+        time.sleep(0.2)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _orphaned() -> bool:
+    return _parent is not None and os.getppid() != _parent
 
 
 def _worker_signals() -> None:
-    """A worker process's signals stop it between tiles, or raise within one.
-
-    Raising only within a tile (whose temporary output is then removed) keeps
-    the signal out of the pool's own queues, whose locks a worker stopped
-    there would hold for ever.
-    """
+    """A worker process's signals stop it between tiles, or raise within one."""
     for s in _signals.SIGNALS:
         signal.signal(s, _worker_signal)
 
@@ -789,6 +867,8 @@ def _worker_signal(signum, frame):
     global _busy
     if _busy and _signals.defer_if_unsafe(signum, frame):
         return
+    if not _busy and _orphaned():
+        os._exit(128 + signum)  # no temporary output is open between tiles
     _stopped.append(signum)
     if _busy:
         _busy = False
@@ -796,8 +876,16 @@ def _worker_signal(signum, frame):
 
 
 def _write_tiles(job: _Job, indices: Sequence[int]) -> list[tuple[int, str | None, str | None]]:
-    """:func:`_tile_results` in a worker process or on a Dask worker (it pickles)."""
-    return list(_tile_results(job, indices))
+    """:func:`_tile_results` in a worker process or on a Dask worker (it pickles).
+
+    A worker whose parent died exits once its temporary output is removed.
+    """
+    try:
+        return list(_tile_results(job, indices))
+    except BaseException as e:
+        if _orphaned():
+            os._exit(e.code if isinstance(e, _signals.Interrupted) else 1)
+        raise
 
 
 def _groups(indices: Sequence[int], workers: int) -> list[list[int]]:
@@ -831,7 +919,9 @@ def run_tiles(
     input; raises :class:`OutputWriteError` when an output can't be written
     (the next would fail as well), keeping the tiles written before it.
     """
-    jobs = default_jobs() if jobs is None else jobs
+    jobs = check_work(jobs, block_size, band)
+    if not os.fspath(out_dir):  # pathlib would take "" as the current folder
+        raise UsageError("the output folder's name is empty: name a folder ('.' for this one)")
     check_local_output(out_dir)
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]  # one path or pattern, not its characters
@@ -841,7 +931,8 @@ def run_tiles(
     remote = storage.is_object_storage(out_dir)
     out_dir = os.fspath(out_dir).rstrip("/") if remote else Path(out_dir)
     _check_outputs(paths, out_dir, overwrite)
-    tileset = TileSet.open(paths, band, options.z_factor, halo=HALO)
+    tileset = TileSet.open(paths, band, options.z_factor, halo=0)
+    _check_outputs(paths, out_dir, overwrite, tileset.files)
     options = options.with_vertical(tileset.vertical)
     for grid in tileset.grids:
         if min(grid.shape) < 2:
@@ -850,21 +941,26 @@ def run_tiles(
                 f"{where} covers {grid.shape[0]}x{grid.shape[1]} pixels: "
                 "a slope needs at least 2 pixels along each axis"
             )
-    geometry = tuple(grid.geometry(tileset.crs) for grid in tileset.grids)
+    tileset = tileset.with_halo(_halo(tileset, options))
+    geometry = tuple(grid.geometry(tileset.crs, "the tile set") for grid in tileset.grids)
+    if block_size is not None:
+        tallest = max(t.height for t in tileset.tiles)
+        widest = max(t.width for t in tileset.tiles)
+        check_block((block_size, block_size), (tallest, widest))
     creation_options = _creation_options(creation_options, cog)
     if creation_options:
         sample = tileset.tiles[0].path
         with open_raster(sample) as src:
             check_profile(profile_for(src, options, 1, creation_options),
-                          _output(out_dir, input_name(sample)))
+                          _output(out_dir, output_name(sample)))
     made_dir = not remote and not out_dir.exists()
     if not remote:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise OutputWriteError(f"{out_dir}: {_os_reason(e)}") from None
+            raise OutputWriteError(f"{printable(out_dir)}: {_os_reason(e)}") from None
     job = _Job(tileset, geometry, options, out_dir if remote else out_dir.resolve(),
-               block_size, cog, creation_options)
+               block_size, cog, creation_options, overwrite=overwrite)
     total = len(paths)
     done = len(tileset.bad)
     if progress is not None and done:
@@ -888,8 +984,9 @@ def run_tiles(
                         progress(done, total)
             # tiles computed with an unreadable tile's data, again with it as a gap
             gaps = [p for p in unreadable if any(t.path == p for t in job.tileset.tiles)]
-            neighbours = {t.path for p in gaps for t in _near(job.tileset, p)} - set(gaps)
-            job = replace(job, tileset=job.tileset.without(gaps))
+            neighbours = {t.path for p in gaps for t in _near(job, p)} - set(gaps)
+            # computed again: this run's own outputs are replaced
+            job = replace(job, tileset=job.tileset.without(gaps), overwrite=True)
             todo = [i for i, t in enumerate(job.tileset.tiles) if t.path in neighbours]
             first = False
     except BaseException:
@@ -899,46 +996,77 @@ def run_tiles(
         raise
     order = {path: i for i, path in enumerate(paths)}
     failed = [*tileset.bad, *unreadable.items(), *errors.items()]
+    if not remote:
+        warn_side_car(out_dir / output_name(t.path) for t in tileset.tiles)
     return sorted(failed, key=lambda item: order.get(item[0], len(order)))
 
 
-def _near(tileset: TileSet, path: str) -> list[Tile]:
-    """The tiles that read ``path``'s data: those within the halo of it, in its band,
-    and in other bands those whose halo across their edge reaches it."""
+def _halo(tileset: TileSet, options: Options) -> int:
+    """Rows of context the estimator reads beside a pixel, the most any band's rows need:
+    how far a band's mosaic reaches across its edges (:func:`terrain.core.halo`)."""
+    if len(tileset.grids) == 1:
+        return core.HALO  # no band edge
+    reach = core.HALO
+    for grid in tileset.grids:
+        sizes = options.window_shape(grid.geometry(tileset.crs, "the tile set"), grid.shape[0])
+        reach = max(reach, core.halo(None if sizes is None else sizes[:, 0]))
+    return reach
+
+
+def _near(job: _Job, path: str) -> list[Tile]:
+    """The tiles that read ``path``'s data: those within the estimator's reach of it,
+    in its band, and in other bands those whose halo across their edge reaches it.
+
+    A window fit reads up to a window less one pixel away (where it is moved
+    inward at the mosaic's edge); the 3x3 methods :data:`HALO` pixels.
+    """
+    tileset = job.tileset
     tile = next(t for t in tileset.tiles if t.path == path)
-    halo = tileset.halo
+    sizes = job.options.window_shape(job.geometry[tile.grid],
+                                     tileset.grids[tile.grid].shape[0])
+    reach_rows, reach_cols = ((HALO, HALO) if sizes is None
+                              else (max(HALO, int(sizes[:, 0].max()) - 1),
+                                    max(HALO, int(sizes[:, 1].max()) - 1)))
     near = tileset.overlapping(
-        slice(max(tile.row_off - halo, 0), tile.row_off + tile.height + halo),
-        slice(max(tile.col_off - halo, 0), tile.col_off + tile.width + halo),
+        slice(max(tile.row_off - reach_rows, 0), tile.row_off + tile.height + reach_rows),
+        slice(max(tile.col_off - reach_cols, 0), tile.col_off + tile.width + reach_cols),
         tile.grid,
     )
     r0, r1, west, east = tileset.box(tile)
-    # an other band's tile reads this one within its halo, and the
-    # interpolation's reach beyond it (a few of this band's columns)
-    reach = (halo + sum(_ACROSS_REACH) + 1) * max(grid.transform.a for grid in tileset.grids)
+    # an other band's tile reads this one within its halo across the edge, and
+    # the estimator's and the interpolation's reach beyond it along the rows
+    halo = tileset.halo
+    reach = (reach_cols + sum(_ACROSS_REACH) + 1) * max(grid.transform.a
+                                                        for grid in tileset.grids)
     return near + tileset.across(tile, (r0 - halo, r1 + halo), west - reach, east + reach)
 
 
-def _check_outputs(paths: list[str], out_dir: Path | str, overwrite: bool) -> None:
+def _check_outputs(paths: list[str], out_dir: Path | str, overwrite: bool,
+                   inputs: dict[tuple[int, int], str] | None = None) -> None:
+    """Refuse an output name that is not a file name, or two inputs with one output;
+    then each output as :func:`terrain.io.check_target` does: ``inputs`` are
+    the files the set reads (those the paths name until the tiles are open).
+    Under an object-storage prefix, the store is asked."""
     names: dict[str, str] = {}
     for path in paths:
-        name = input_name(path)
+        name = output_name(path)
         if name in names:
             raise OutputExistsError(
-                f"{path} and {names[name]} would both be written to {_output(out_dir, name)}"
+                f"{printable(path)} and {printable(names[name])} would both be written to "
+                f"{printable(_output(out_dir, name))}"
             )
         names[name] = path
     if isinstance(out_dir, str):  # in object storage: ask the store
-        storage.check_targets([_output(out_dir, name) for name in names], overwrite)
+        if inputs is None:
+            storage.check_targets([_output(out_dir, name) for name in names], overwrite)
         return
     for name, path in names.items():
         out = out_dir / name
         if out.is_dir():
-            raise OutputExistsError(f"{out}: is a folder, where {path}'s output would go")
-        if is_local(path) and out.exists() and os.path.exists(path) and out.samefile(path):
-            raise OutputExistsError(f"{out}: the output would overwrite the input")
-        if out.exists() and not overwrite:
-            raise OutputExistsError(f"{out}: exists; pass --overwrite to replace it")
+            raise OutputExistsError(
+                f"{printable(out)}: is a folder, where {printable(path)}'s output would go")
+        check_target(out, overwrite, _path_files(path) if inputs is None else inputs,
+                     _identity(path) if is_local(path) else None)
 
 
 def _reason(e: BaseException) -> str:
@@ -956,7 +1084,10 @@ def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
     if scheduler is not None:
         yield from _on_cluster(job, indices, scheduler)
         return
-    if jobs <= 1:
+    # never more workers than runs of tiles to give them
+    groups = _groups(indices, min(jobs, len(indices)))
+    workers = min(jobs, len(groups))
+    if workers <= 1:
         yield from _tile_results(job, indices)
         return
     # fork starts a worker at once, with the library loaded; it is safe only
@@ -964,21 +1095,99 @@ def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
     # copied locked), else spawn, which starts workers afresh.
     forkable = "fork" in multiprocessing.get_all_start_methods()
     method = "fork" if forkable and threading.active_count() == 1 else "spawn"
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_worker_signals) as pool:
-        futures = [pool.submit(_write_tiles, job, group) for group in _groups(indices, jobs)]
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                               initializer=_worker_start, initargs=(os.getpid(),))
+    futures = []
+    manager_failures: list[BaseException] = []
+    hook = threading.excepthook
+
+    def manager_failed(args):  # the pool's own thread could not go on (start a thread...)
+        if args.thread is getattr(pool, "_executor_manager_thread", None):
+            manager_failures.append(args.exc_value)
+        else:
+            hook(args)
+
+    threading.excepthook = manager_failed
+    try:
+        # the signals wait while workers start: a worker starts with this process's
+        # handlers, and one run before it has its own would print a traceback
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _signals.SIGNALS)
         try:
-            for future in as_completed(futures):
-                yield from future.result()
-        except BaseException:
-            # a failed write or a signal: stop the workers' tiles now (see
-            # _worker_signals); each removes its temporary output as it stops
-            for future in futures:
-                future.cancel()
-            for process in list(getattr(pool, "_processes", {}).values()):
-                with contextlib.suppress(OSError):
-                    process.terminate()
-            raise
+            futures += [pool.submit(_write_tiles, job, group) for group in groups]
+        except (OSError, RuntimeError) as e:  # fork failed: a process or memory limit
+            raise _start_failed(workers, e) from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for future in _completed(futures, pool, manager_failures):
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                raise TerrainError(
+                    "a worker process died (killed by the system: out of memory?); "
+                    "the tiles it was computing were not written"
+                ) from None
+            yield from results
+    except BaseException:
+        _stop_pool(pool, futures)
+        raise
+    finally:
+        threading.excepthook = hook
+    pool.shutdown(wait=True)
+
+
+def _start_failed(workers: int, e: BaseException) -> TerrainError:
+    reason = _os_reason(e) if isinstance(e, OSError) else str(e)
+    return TerrainError(
+        f"cannot start {workers} worker processes ({reason}): "
+        "lower --jobs, or raise the process limit (ulimit -u)"
+    )
+
+
+def _completed(futures, pool: ProcessPoolExecutor, manager_failures: list):
+    """The futures as they complete, as ``as_completed``; raise if the pool's
+    own thread died (it could not start a thread: a process limit)."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        yield from done
+        if done or not pending:
+            continue
+        manager = getattr(pool, "_executor_manager_thread", None)
+        if manager_failures or (manager is not None and manager.ident is not None
+                                and not manager.is_alive()):
+            reason = manager_failures[0] if manager_failures else RuntimeError("it stopped")
+            raise _start_failed(pool._max_workers, reason)
+
+
+def _stop_pool(pool: ProcessPoolExecutor, futures) -> None:
+    """Stop the workers' tiles now: a failed write or start, a dead worker or a signal.
+
+    Each worker removes its temporary output as it stops (see
+    :func:`_worker_start`). Workers the pool can no longer tell to exit (its
+    own thread is gone, or never started) are killed once they had a moment
+    to do so.
+    """
+    for future in futures:
+        future.cancel()
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    started = manager is not None and manager.ident is not None  # else no tile started
+    for process in processes if started else ():
+        with contextlib.suppress(OSError, AttributeError):
+            process.terminate()
+    if started and manager.is_alive():
+        pool.shutdown(wait=True, cancel_futures=True)
+        return
+    # a second for a tile's temporary output to go, unless no tile ever started
+    deadline = time.monotonic() + (1 if started else 0)
+    for process in processes:
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+            process.join()
+    with contextlib.suppress(Exception):
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _on_cluster(job: _Job, indices, scheduler: str):

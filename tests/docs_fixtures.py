@@ -255,6 +255,11 @@ def failures(scratch: Path, env: dict) -> Iterator[None]:
         z = src.read(1, window=Window(0, 0, 1, src.height))
     with rasterio.open(scratch / "one_column.tif", "w", **profile) as dst:
         dst.write(z, 1)
+    # a VRT that reads data/jacksboro.tif, and an archive member whose name decodes to a path
+    subprocess.run(["gdalbuildvrt", "-q", "view.vrt", "data/jacksboro.tif"], cwd=scratch,
+                   check=True)
+    with zipfile.ZipFile(scratch / "tiles.zip", "w") as archive:
+        archive.write(scratch / "data" / "jacksboro.tif", "..%2F..%2Fevil.tif")
     yield
 
 

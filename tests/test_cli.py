@@ -203,7 +203,7 @@ def test_help_lists_the_command_s_own_options_first():
                          capture_output=True, text=True, check=True).stdout
     options = [line.split()[0].rstrip(",") for line in out.splitlines()
                if line.startswith("  -")]
-    assert options[:3] == ["--units", "--method", "--edge-order"]
+    assert options[:4] == ["--units", "--method", "--window", "--edge-order"]
     assert options.index("--overwrite") < options.index("--out-dir") < options.index("--jobs")
     assert options[-2:] == ["-q", "-h"]
 

@@ -471,3 +471,35 @@ def test_unreadable_tile_is_a_gap_across_the_band_edge(tmp_path, capsys):
     for name in paths:
         np.testing.assert_array_equal(rasterio.open(tmp_path / "out" / name).read(),
                                       rasterio.open(tmp_path / "gap" / name).read(), name)
+
+
+@pytest.mark.parametrize(("window", "reach"), [("7", 3), ("150m", 2)])
+def test_window_fit_reads_across_the_band_edge(tmp_path, window, reach):
+    """A least-squares window fit: the 1.5" band's rows within the window's reach of
+    50°N (window // 2 rows) read the 1" band's rows interpolated, and equal, within
+    a tenth of the fit's own error, the fit on the true elevations there at this
+    band's columns (a 1.5" tile of them below 50°N); its other rows are the bits of
+    the band alone. "150m" is 5 rows by 5 to 7 columns, by latitude: the 1" band's
+    rows set how far the 1.5" band reads across, and the other way round."""
+    surface = Wave(50)
+    paths = layout(tmp_path / "tiles", {50: surface}, edges=(50,))
+    north = [paths["e50n0.tif"], paths["e50n1.tif"]]
+    t = rasterio.Affine(1.5 * ROW, 0, 10 - 0.75 * ROW, 0, -ROW, 50 + ROW / 2)
+    truth = glo30.centres(t, 60, 80)
+    with rasterio.open(tmp_path / "truth.tif", "w", driver="GTiff", width=80, height=60,
+                       count=1, dtype="float64", crs=glo30.CRS, transform=t) as dst:
+        dst.write(surface(*np.meshgrid(*truth, indexing="ij")), 1)
+    for out, tiles in (("all", paths.values()), ("alone", north),
+                       ("ideal", [*north, tmp_path / "truth.tif"])):
+        assert run("gradient", *tiles, "--out-dir", tmp_path / out, "--window", window,
+                   "-q") == 0
+    for path in north:
+        together, alone, ideal = (rasterio.open(tmp_path / out / path.name).read()
+                                  for out in ("all", "alone", "ideal"))
+        np.testing.assert_array_equal(together[:, :-reach], alone[:, :-reach])
+        assert (together[1, -reach:] != alone[1, -reach:]).mean() > 0.9
+        lat, lon = grid(path)
+        own = np.abs(ideal[1, -reach:] - surface.dzdy(lat, lon)[-reach:]).max()
+        assert np.abs(together[1, -reach:] - ideal[1, -reach:]).max() <= 0.1 * own
+        assert rasterio.open(tmp_path / "all" / path.name).tags()["TERRAIN_BAND_EDGES"] == \
+            "south"

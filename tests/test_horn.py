@@ -134,7 +134,7 @@ def test_coordinate_arrays_and_tiny_rasters_are_refused():
         core.horn(np.zeros((4, 4)), row=np.arange(4.0))
     with pytest.raises(RasterTooSmallError, match="at least 2 pixels"):
         core.horn(np.zeros((1, 4)))
-    assert core.METHODS == ("central", "horn")
+    assert core.METHODS == ("central", "horn", "quadratic")
 
 
 def test_interior_equals_gdaldem_default_slope_and_aspect(tmp_path):

@@ -88,7 +88,7 @@ def test_written_atomically_and_nothing_else(tmp_path):
     with pytest.raises(UsageError, match="slope, aspect, hillshade, gradient"):
         preview.write_png(out, west_east_ramp(), "curvature")
     assert out.read_bytes() == b"old"
-    preview.write_png(out, west_east_ramp(), "aspect")
+    preview.write_png(out, west_east_ramp(), "aspect", overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["p.png"]  # no temp file, no .aux.xml
     read_png(out)
 
