@@ -1004,8 +1004,8 @@ def run_tiles(
 def _halo(tileset: TileSet, options: Options) -> int:
     """Rows of context the estimator reads beside a pixel, the most any band's rows need:
     how far a band's mosaic reaches across its edges (:func:`terrain.core.halo`)."""
-    if len(tileset.grids) == 1:
-        return core.HALO  # no band edge
+    if len(tileset.grids) == 1 or options.window is None:
+        return core.HALO  # no band edge, or a 3x3 method
     reach = core.HALO
     for grid in tileset.grids:
         sizes = options.window_shape(grid.geometry(tileset.crs, "the tile set"), grid.shape[0])
