@@ -212,8 +212,8 @@ MAX_GEOGRAPHIC_ROWS = 2**23
 _MIN_SINE = 1e-9
 
 
-def pixel_geometry(transform: Affine, crs, height: int, name: str = "the raster"
-                   ) -> PixelGeometry:
+def pixel_geometry(transform: Affine, crs, height: int, name: str = "the raster",
+                   first_row: int = 0) -> PixelGeometry:
     """The metre geometry of a raster with this transform, CRS and height.
 
     ``crs`` is anything pyproj accepts (a rasterio CRS, WKT, EPSG code), or
@@ -222,6 +222,11 @@ def pixel_geometry(transform: Affine, crs, height: int, name: str = "the raster"
     naming ``name``: a pixel size that is zero, NaN, infinite or outside
     :data:`PIXEL_METRES`, a singular (degenerate) transform, or lat/lon rows
     centred on or past a pole.
+    ``first_row`` is the transform's row of the geometry's first row: a
+    negative one adds rows north of the transform's origin, each with the
+    latitude ``transform.f + e * (row + 0.5)``, so that the rows from the
+    origin on get the very numbers the raster alone gets (a latitude band
+    of a tile set, read with rows of the band beyond its edge).
 
     >>> g = pixel_geometry(Affine(30.0, 0, 0, 0, -30.0, 0), "EPSG:32633", 10)
     >>> g.row, g.col
@@ -244,14 +249,14 @@ def pixel_geometry(transform: Affine, crs, height: int, name: str = "the raster"
             f"{name}: rotated or sheared lat/lon rasters are not supported: "
             "warp the DEM to a north-up grid first (gdalwarp)"
         )
-    _check_poles(transform, crs, height, name)
+    _check_poles(transform, crs, height, name, first_row)
     if height > MAX_GEOGRAPHIC_ROWS:
         raise BadInputError(
             f"{name}: spans {height} rows of lat/lon pixels: terrain computes their metre "
             f"spacings row by row, for up to {MAX_GEOGRAPHIC_ROWS} rows (a tile set far "
             "apart north to south spans every row between its tiles)"
         )
-    lat = transform.f + e * (np.arange(height) + 0.5)
+    lat = transform.f + e * (np.arange(first_row, first_row + height) + 0.5)
     return _geographic(crs, lat, a, abs(e))
 
 
@@ -292,10 +297,10 @@ def _check_grid(transform: Affine, crs, name: str) -> None:
         )
 
 
-def _check_poles(transform: Affine, crs, height: int, name: str) -> None:
+def _check_poles(transform: Affine, crs, height: int, name: str, first_row: int = 0) -> None:
     """Refuse lat/lon rows centred on or past a pole (east-west lengths vanish there)."""
     degrees = np.degrees(crs.axis_info[0].unit_conversion_factor)  # degrees per unit
-    for row in (0, height - 1):
+    for row in (first_row, first_row + height - 1):
         lat = (transform.f + transform.e * (row + 0.5)) * degrees
         if not -90 < lat < 90:
             raise BadInputError(

@@ -9,6 +9,16 @@ Where tiles overlap, the first tile in the order given that has data at a
 pixel wins (rasterio.merge's ``first`` rule); folders and glob patterns
 expand in sorted order.
 
+On a lat/lon CRS the column width may change between latitude bands, as in
+Copernicus GLO-30 (1" columns below 50°, 1.5" to 60°, 2" to 70°...): all tiles
+share one row spacing and row grid, and the tiles of one column width and
+column grid (a band, :class:`Grid`) form a mosaic of their own, computed
+exactly as a set of those tiles alone. Only the rows a block's halo reaches
+across a band's edge come from the other band: its rows, read a few columns
+wider, interpolated along the parallel onto this band's column centres by
+four-point Lagrange interpolation (:func:`_interpolate`), so that the stencil
+at the edge stays the central one.
+
 Tiles run in parallel worker processes here, or as tasks on a Dask
 distributed cluster. The output folder may be a prefix in object storage
 (``s3://bucket/prefix``): each worker then writes its tiles to its own local
@@ -42,7 +52,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from terrain import _signals, storage
+from terrain import _signals, core, storage
 from terrain.core import HALO
 from terrain.errors import (
     InputNotFoundError,
@@ -105,6 +115,18 @@ _GRID_TOLERANCE = 1e-6
 #: Tile files kept open at once by one mosaic reader.
 _OPEN_TILES = 64
 
+#: Nodes of the Lagrange polynomials that carry another band's row onto this
+#: band's columns, most first: four consecutive columns (exact for cubics),
+#: else three (exact for quadratics). Two (a line) would be first order,
+#: worse on smooth terrain than the border stencil a missing value leaves.
+#: Lagrange interpolation: Abramowitz, M. and Stegun, I.A. (1964), Handbook
+#: of Mathematical Functions, section 25.2.
+_ACROSS = (4, 3)
+
+#: Columns of the other band read beyond the points, before and after: the
+#: reach of the stencils (see :func:`_interpolate`).
+_ACROSS_REACH = (max(_ACROSS) - 1, max(_ACROSS))
+
 
 def expand(inputs: Iterable[str | os.PathLike]) -> list[str]:
     """Input paths in the order given, local folders and glob patterns expanded (sorted).
@@ -155,17 +177,45 @@ class Tile:
     width: int
     block: tuple[int, int]
     vertical: VerticalUnit | None = None
+    grid: int = 0  # its latitude band, an index into TileSet.grids
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One latitude band of a set: the mosaic of its tiles, one column width and grid.
+
+    ``transform`` is the mosaic's as a set of the band's tiles alone has it
+    (the westmost tile's west edge and the northmost tile's north edge, as
+    the files write them), at row ``above`` of the mosaic: the ``above`` rows
+    before it and the rows after the band's tiles (``shape`` counts them) are
+    rows of another band beyond this band's edge. ``row_off`` is the mosaic's
+    first row in the set's rows, which every band shares.
+    """
+
+    transform: Affine
+    shape: tuple[int, int]
+    above: int = 0
+    row_off: int = 0
+
+    def geometry(self, crs, name: str = "the raster") -> PixelGeometry:
+        """The mosaic's pixel geometry; its band's own rows get the numbers they get alone."""
+        return pixel_geometry(self.transform, crs, self.shape[0], name, first_row=-self.above)
 
 
 @dataclass
 class TileSet:
-    """Tiles on one grid, indexed for fast neighbour lookup.
+    """Tiles on one grid, or one grid per latitude band, indexed for fast neighbour lookup.
 
     ``bad`` lists the inputs that could not be opened, as (path, reason);
     ``files`` every local file the set reads (:func:`terrain.io.dataset_files`).
     ``vertical`` is the set's elevation unit. Tiles that declare different
     units, scales or offsets are each converted to metres as they are read
-    (``mixed``); the set's unit is then the metre.
+    (``mixed``); the set's unit is then the metre. ``grids`` holds the
+    latitude bands (one unless column widths change with latitude); a tile's
+    ``row_off`` and ``col_off`` are in its band's mosaic. ``transform`` and
+    ``shape`` are the first band's. ``halo`` is the rows of context the
+    estimator reads beside a pixel: a band's mosaic reaches that far across
+    its edge where another band lies beyond it.
     """
 
     tiles: list[Tile]
@@ -177,15 +227,23 @@ class TileSet:
     vertical: VerticalUnit | None = None
     mixed: bool = False
     files: dict = field(default_factory=dict, repr=False)
+    grids: list[Grid] = field(default_factory=list)
+    halo: int = HALO
     _cell: int = 1
     _index: dict = field(default_factory=dict, repr=False)
 
+    def __post_init__(self):
+        if not self.grids:
+            self.grids = [Grid(self.transform, self.shape)]
+
     @classmethod
     def open(cls, paths: Sequence[str], band: int = 1,
-             z_factor: float | None = None) -> TileSet:
-        """Read the tiles' metadata and check they lie on one grid.
+             z_factor: float | None = None, halo: int = HALO) -> TileSet:
+        """Read the tiles' metadata and check they lie on one grid (one per latitude band).
 
         ``z_factor`` overrides every tile's vertical unit, as for one file.
+        ``halo`` is the rows of context the estimator reads beside a pixel
+        (:meth:`with_halo`).
         """
         metas, bad = [], []
         files: dict[tuple[int, int], str] = {}
@@ -210,43 +268,81 @@ class TileSet:
             raise TileSetError(f"no readable tile in the set ({printable(path)}: {reason}"
                                f"{others})")
         first_path, t0, crs, *_ = metas[0]
+        # column widths may change between latitude bands on a lat/lon CRS
+        banded = crs is not None and crs.is_geographic
+        refs: list[Affine] = []  # the first tile of each band
+        grid_of = []
         for path, t, c, *_ in metas:
-            _check_grid(path, t, c, first_path, t0, crs)
-        # the mosaic's corner: the smallest pixel offsets from the first tile
-        offsets = [(round((t.f - t0.f) / t0.e), round((t.c - t0.c) / t0.a))
-                   for _, t, *_ in metas]
-        top = min(r for r, _ in offsets)
-        left = min(c for _, c in offsets)
+            _check_grid(path, t, c, first_path, t0, crs, banded)
+            grid_of.append(next((g for g, ref in enumerate(refs) if _same_columns(t, ref)),
+                                len(refs)))
+            if grid_of[-1] == len(refs):
+                refs.append(t)
+        # each band's corner: the smallest pixel offsets from the first tile
+        # (rows) and from the band's first tile (columns)
+        offsets = [(round((t.f - t0.f) / t0.e), round((t.c - refs[g].c) / refs[g].a))
+                   for (_, t, *_), g in zip(metas, grid_of, strict=True)]
+        grids, corners = [], []
+        for g, ref in enumerate(refs):
+            mine = [i for i, k in enumerate(grid_of) if k == g]
+            top = min(offsets[i][0] for i in mine)
+            left = min(offsets[i][1] for i in mine)
+            bottom = max(offsets[i][0] + metas[i][3][0] for i in mine)
+            right = max(offsets[i][1] + metas[i][3][1] for i in mine)
+            # the mosaic's origin as the files write it (not recomputed), so that
+            # lat/lon rows get the very latitudes the whole raster would give them
+            west = next(metas[i][1].c for i in mine if offsets[i][1] == left)
+            north = next(metas[i][1].f for i in mine if offsets[i][0] == top)
+            grids.append(Grid(Affine(ref.a, 0.0, west, 0.0, t0.e, north),
+                              (bottom - top, right - left), 0, top))
+            corners.append((top, left))
         tiles = [
-            Tile(path, r - top, c - left, shape[0], shape[1], block, vertical)
-            for (path, _, _, shape, block, vertical), (r, c)
-            in zip(metas, offsets, strict=True)
+            Tile(path, r - corners[g][0], c - corners[g][1], shape[0], shape[1], block,
+                 vertical, g)
+            for (path, _, _, shape, block, vertical), (r, c), g
+            in zip(metas, offsets, grid_of, strict=True)
         ]
-        height = max(t.row_off + t.height for t in tiles)
-        width = max(t.col_off + t.width for t in tiles)
-        # the mosaic's origin as the files write it (not recomputed), so that
-        # lat/lon rows get the very latitudes the whole raster would give them
-        west = next(t.c for (_, t, *_), (_, c) in zip(metas, offsets, strict=True) if c == left)
-        north = next(t.f for (_, t, *_), (r, _) in zip(metas, offsets, strict=True) if r == top)
-        transform = Affine(t0.a, 0.0, west, 0.0, t0.e, north)
         vertical, mixed = _set_vertical([tile.vertical for tile in tiles])
-        tileset = cls(tiles, transform, crs, (height, width), band, bad, vertical, mixed,
-                      files=files)
+        tileset = cls(tiles, grids[0].transform, crs, grids[0].shape, band, bad, vertical,
+                      mixed, files=files, grids=grids, halo=0)
+        _check_sides(tileset)
+        return tileset.with_halo(halo)
+
+    def with_halo(self, halo: int) -> TileSet:
+        """The set read with ``halo`` rows of context: each band's mosaic reaches that
+        far across its edges where another band's tiles lie beyond them."""
+        boxes = [self.box(t) for t in self.tiles]
+        grids = []
+        for g, grid in enumerate(self.grids):
+            rows = [box[:2] for box, t in zip(boxes, self.tiles, strict=True) if t.grid == g]
+            top, bottom = min(r0 for r0, _ in rows), max(r1 for _, r1 in rows)
+            west = grid.transform.c
+            east = west + grid.shape[1] * grid.transform.a
+            near = [(r0, r1) for (r0, r1, o_west, o_east), t in zip(boxes, self.tiles, strict=True)
+                    if t.grid != g and o_west < east and o_east > west]
+            above = halo if any(r0 < top and r1 > top - halo for r0, r1 in near) else 0
+            below = halo if any(r0 < bottom + halo and r1 > bottom for r0, r1 in near) else 0
+            grids.append(Grid(grid.transform, (above + bottom - top + below, grid.shape[1]),
+                              above, top - above))
+        tiles = [replace(t, row_off=box[0] - grids[t.grid].row_off)
+                 for box, t in zip(boxes, self.tiles, strict=True)]
+        tileset = replace(self, tiles=tiles, transform=grids[0].transform,
+                          shape=grids[0].shape, grids=grids, halo=halo, _index={})
         tileset._build_index()
         return tileset
 
     def _build_index(self) -> None:
-        """Buckets of the mosaic, about one typical tile wide, to the tiles in them."""
+        """Buckets of each band's mosaic, about one typical tile wide, to the tiles in them."""
         self._cell = max(1, int(np.median([max(t.height, t.width) for t in self.tiles])))
         self._index = defaultdict(list)
         for i, t in enumerate(self.tiles):
             for key in self._cells(t.row_off, t.row_off + t.height,
-                                   t.col_off, t.col_off + t.width):
+                                   t.col_off, t.col_off + t.width, t.grid):
                 self._index[key].append(i)
 
-    def _cells(self, r0, r1, c0, c1):
+    def _cells(self, r0, r1, c0, c1, grid=0):
         n = self._cell
-        return [(i, j) for i in range(r0 // n, (r1 - 1) // n + 1)
+        return [(grid, i, j) for i in range(r0 // n, (r1 - 1) // n + 1)
                 for j in range(c0 // n, (c1 - 1) // n + 1)]
 
     def without(self, paths: Iterable[str]) -> TileSet:
@@ -258,13 +354,53 @@ class TileSet:
             tileset._build_index()
         return tileset
 
-    def overlapping(self, rows: slice, cols: slice) -> list[Tile]:
-        """Tiles that intersect the window, in the order given (first wins)."""
+    def overlapping(self, rows: slice, cols: slice, grid: int = 0) -> list[Tile]:
+        """Tiles of a band that intersect the window of its mosaic, in the order given
+        (first wins)."""
         found = set()
-        for key in self._cells(rows.start, rows.stop, cols.start, cols.stop):
+        for key in self._cells(rows.start, rows.stop, cols.start, cols.stop, grid):
             found.update(self._index.get(key, ()))
         return [self.tiles[i] for i in sorted(found)
                 if _intersect(self.tiles[i], rows, cols) is not None]
+
+    def box(self, tile: Tile) -> tuple[int, int, float, float]:
+        """The tile's rows in the set's rows, and its west and east edges."""
+        grid = self.grids[tile.grid]
+        r0 = grid.row_off + tile.row_off
+        west = grid.transform.c + tile.col_off * grid.transform.a
+        return r0, r0 + tile.height, west, west + tile.width * grid.transform.a
+
+    def across(self, tile: Tile, rows: tuple[int, int], west: float, east: float
+               ) -> list[Tile]:
+        """Tiles of the other bands that intersect the set's rows [rows) and reach
+        from ``west`` to ``east`` (edges included)."""
+        found = []
+        for g, grid in enumerate(self.grids):
+            if g == tile.grid:
+                continue
+            t = grid.transform
+            near = self.overlapping(  # the index's candidates, a column wider each side
+                slice(rows[0] - grid.row_off, rows[1] - grid.row_off),
+                slice(math.floor((west - t.c) / t.a) - 1, math.ceil((east - t.c) / t.a) + 1), g)
+            for other in near:
+                o0, o1, o_west, o_east = self.box(other)
+                if o0 < rows[1] and o1 > rows[0] and o_west <= east and o_east >= west:
+                    found.append(other)
+        return found
+
+    def band_edges(self, tile: Tile) -> list[str]:
+        """The tile's edges, ``north`` and ``south``, where the halo its blocks read
+        (corners included, within its band's mosaic) holds another band's pixels:
+        the pixel centres of the halo's rows lie on a tile of another band."""
+        grid, halo = self.grids[tile.grid], self.halo
+        r0, r1, _, _ = self.box(tile)
+        c0 = max(tile.col_off - halo, 0)
+        c1 = min(tile.col_off + tile.width + halo, grid.shape[1])
+        west, east = (grid.transform.c + (c + 0.5) * grid.transform.a for c in (c0, c1 - 1))
+        top, bottom = grid.row_off, grid.row_off + grid.shape[0]
+        return [edge for edge, rows in (("north", (max(r0 - halo, top), r0)),
+                                        ("south", (r1, min(r1 + halo, bottom))))
+                if rows[0] < rows[1] and self.across(tile, rows, west, east)]
 
 
 def _set_vertical(verticals: list[VerticalUnit]) -> tuple[VerticalUnit, bool]:
@@ -288,20 +424,89 @@ def _set_vertical(verticals: list[VerticalUnit]) -> tuple[VerticalUnit, bool]:
     return VerticalUnit(1.0, "metre", "each tile's own, converted to metres"), True
 
 
-def _check_grid(path, t, crs, first_path, t0, crs0) -> None:
+def _check_grid(path, t, crs, first_path, t0, crs0, banded: bool = False) -> None:
+    """Refuse a tile off the first tile's grid; with ``banded`` (lat/lon), only its rows
+    must be on the first tile's (its columns make its band, see :func:`_same_columns`)."""
     odd = f"{input_name(path)} does not match {input_name(first_path)}"
     if crs != crs0:
         raise TileSetError(f"{odd}: CRS {crs} differs from {crs0}")
     if t.b != 0 or t.d != 0 or t0.b != 0 or t0.d != 0:
         raise TileSetError(f"{input_name(path)}: rotated tiles are not supported in a tile set")
+    if banded:
+        if not math.isclose(t.e, t0.e, rel_tol=_GRID_TOLERANCE):
+            raise TileSetError(
+                f"{odd}: row spacing {abs(t.e):g} differs from {abs(t0.e):g} (a set's tiles "
+                "share one row spacing; only column widths may change, between latitude bands)"
+            )
+        shift = (t.f - t0.f) / t0.e
+        if not _whole(shift):
+            raise TileSetError(
+                f"{odd}: its rows are {shift:.6g} rows from the other's, not a whole number "
+                "of rows (a set's tiles share one row grid)"
+            )
+        return
     if not (math.isclose(t.a, t0.a, rel_tol=_GRID_TOLERANCE)
             and math.isclose(t.e, t0.e, rel_tol=_GRID_TOLERANCE)):
         raise TileSetError(
             f"{odd}: pixel size {t.a:g} x {t.e:g} differs from {t0.a:g} x {t0.e:g}"
         )
     for shift in ((t.c - t0.c) / t0.a, (t.f - t0.f) / t0.e):
-        if abs(shift - round(shift)) > _GRID_TOLERANCE * max(1.0, abs(shift)):
+        if not _whole(shift):
             raise TileSetError(f"{odd}: its pixel edges are not on the same grid")
+
+
+def _whole(shift: float) -> bool:
+    """Whether an offset in pixels is a whole number of them."""
+    return abs(shift - round(shift)) <= _GRID_TOLERANCE * max(1.0, abs(shift))
+
+
+def _same_columns(t: Affine, ref: Affine) -> bool:
+    """Whether a tile's columns are those of the band whose first tile is ``ref``."""
+    return math.isclose(t.a, ref.a, rel_tol=_GRID_TOLERANCE) and _whole((t.c - ref.c) / ref.a)
+
+
+def _check_sides(tileset: TileSet) -> None:
+    """Refuse two tiles of different bands that share rows and lie less than a column apart.
+
+    Bands meet only along a parallel; side by side, one band's columns would
+    have to be interpolated across the other's, which no stencil expects.
+    """
+    if len(tileset.grids) == 1:
+        return
+    boxes = [tileset.box(t) for t in tileset.tiles]
+    widths = [tileset.grids[t.grid].transform.a for t in tileset.tiles]
+    reach = max(widths)
+    rows = max(1, int(np.median([r1 - r0 for r0, r1, _, _ in boxes])))
+    lons = float(np.median([east - west for _, _, west, east in boxes]))
+    cells = defaultdict(list)
+    for i, (r0, r1, west, east) in enumerate(boxes):
+        for row in range(r0 // rows, (r1 - 1) // rows + 1):
+            for lon in range(math.floor((west - reach) / lons),
+                             math.floor((east + reach) / lons) + 1):
+                cells[row, lon].append(i)
+    seen = set()
+    for members in cells.values():
+        for n, i in enumerate(members):
+            for k in members[n + 1:]:
+                a, b = tileset.tiles[i], tileset.tiles[k]
+                if a.grid == b.grid or (i, k) in seen:
+                    continue
+                seen.add((i, k))
+                (a0, a1, a_west, a_east), (b0, b1, b_west, b_east) = boxes[i], boxes[k]
+                gap = max(a_west, b_west) - min(a_east, b_east)
+                width = max(widths[i], widths[k])
+                if min(a1, b1) > max(a0, b0) and gap < width * (1 - _GRID_TOLERANCE):
+                    # tiles whose first pixel is centred on their corner (GLO-30's) reach
+                    # half a pixel beyond it: neighbours of two widths overlap by less
+                    how = "overlap" if gap < -width / 2 else "lie side by side"
+                    what = (f"different column widths ({widths[i]:g} and {widths[k]:g})"
+                            if not math.isclose(widths[i], widths[k], rel_tol=_GRID_TOLERANCE)
+                            else f"columns on different grids (both {widths[i]:g} wide)")
+                    raise TileSetError(
+                        f"{input_name(a.path)} and {input_name(b.path)} {how} with {what}: "
+                        "tiles of different column grids must lie north and south of each "
+                        "other (latitude bands)"
+                    )
 
 
 def _intersect(tile: Tile, rows: slice, cols: slice):
@@ -312,17 +517,81 @@ def _intersect(tile: Tile, rows: slice, cols: slice):
     return slice(r0, r1), slice(c0, c1)
 
 
+def _lagrange(u: np.ndarray, nodes: Sequence[int]) -> list[np.ndarray]:
+    """The Lagrange weights of ``nodes`` (integers) at the points ``u``."""
+    weights = []
+    for k in nodes:
+        w = np.ones_like(u)
+        for m in nodes:
+            if m != k:
+                w = w * ((u - m) / (k - m))
+        weights.append(w)
+    return weights
+
+
+def _interpolate(z: np.ndarray, valid: np.ndarray, t: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``z`` (rows x n) at the fractional columns ``t`` of them, and where that is valid.
+
+    A point takes the Lagrange polynomial through :data:`_ACROSS` consecutive
+    valid columns (four, else three) that reach to within half a column of
+    it (its own pixel among them), the most centred on it: on a column, that
+    column's value; between two, the four around it where they are valid;
+    beside a hole or the edge of ``z``, nodes shifted away from it, the point
+    up to half a column beyond the last. A point with no such run of valid
+    columns is nodata. Each value depends on its own row and on the columns
+    within four of it only, so a wider read of the same rows gives the same
+    bits; the sums run in a fixed order (no reduction), the same on every CPU.
+    """
+    rows, n = z.shape
+    j = np.floor(t)
+    u = t - j
+    on = (u <= _GRID_TOLERANCE) | (u >= 1 - _GRID_TOLERANCE)  # a column, within rounding
+    j = np.where(on, np.rint(t), j).astype(np.intp)
+    u = np.where(on, 0.0, u)
+    clean = np.where(valid, z, 0.0)  # nodata values (NaN, -32768) never enter a sum
+    out = np.zeros((rows, t.size))
+    ok = np.zeros((rows, t.size), dtype=bool)
+    for count in _ACROSS:
+        best = np.full((rows, t.size), np.inf)  # distance of the point from the nodes' middle
+        for first in range(1 - count, 2):  # nodes j + first ... j + first + count - 1
+            nodes = list(range(first, first + count))
+            index = j[:, None] + np.array(nodes)
+            reach = (u >= first - 0.5) & (u <= first + count - 0.5)
+            reach &= ((index >= 0) & (index < n)).all(axis=1)
+            distance = np.abs(first + (count - 1) / 2 - u)
+            index = np.clip(index, 0, n - 1)
+            take = reach & ~ok & valid[:, index].all(axis=2) & (distance < best)
+            if not take.any():
+                continue
+            weights = _lagrange(u, nodes)
+            value = clean[:, index[:, 0]] * weights[0]
+            for k in range(1, count):
+                value = value + clean[:, index[:, k]] * weights[k]
+            out[take] = value[take]
+            best[take] = np.broadcast_to(distance, best.shape)[take]
+        ok |= np.isfinite(best)
+    return out, ok
+
+
 class MosaicSurface:
     """Windows of the mosaic, read from whichever tiles hold them.
 
     Tile files stay open between reads (up to a bound), so that a
     neighbour's blocks decoded for a halo are still in GDAL's cache when that
-    neighbour is computed.
+    neighbour is computed. On a set of latitude bands, :meth:`read` reads a
+    band's mosaic (:meth:`grid` gives a surface of one band), and fills what
+    no tile of the band holds, across its edges, from the other bands' rows
+    interpolated onto its columns.
     """
 
     def __init__(self, tileset: TileSet):
         self.tileset = tileset
         self._open: OrderedDict[str, rasterio.DatasetReader] = OrderedDict()
+
+    def grid(self, index: int) -> _GridSurface:
+        """The surface of one band's mosaic, with the tile files shared."""
+        return _GridSurface(self, index)
 
     def _handle(self, path: str) -> rasterio.DatasetReader:
         if path in self._open:
@@ -333,11 +602,41 @@ class MosaicSurface:
             self._open[path] = open_raster(path)
         return self._open[path]
 
-    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, rows: slice, cols: slice, grid: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Elevations and validity of a window of the band ``grid``'s mosaic."""
+        z, valid = self._read(rows, cols, grid)
+        if len(self.tileset.grids) > 1 and not valid.all():
+            for other in range(len(self.tileset.grids)):
+                if other != grid:
+                    self._across(rows, cols, grid, other, z, valid)
+        return z, valid
+
+    def _across(self, rows: slice, cols: slice, grid: int, other: int,
+                z: np.ndarray, valid: np.ndarray) -> None:
+        """Fill what is not valid in the window from the band ``other``, interpolated
+        along its rows onto this band's column centres."""
+        mine, theirs = self.tileset.grids[grid], self.tileset.grids[other]
+        shift = mine.row_off - theirs.row_off
+        their_rows = slice(rows.start + shift, rows.stop + shift)
+        a, b = mine.transform, theirs.transform
+        # this band's column centres in the other's columns
+        t = (a.c - b.c) / b.a + (np.arange(cols.start, cols.stop) + 0.5) * (a.a / b.a) - 0.5
+        before, after = _ACROSS_REACH
+        lo = max(math.floor(t.min()) - before, 0)
+        hi = min(math.floor(t.max()) + after + 1, theirs.shape[1])
+        if lo >= hi or not self.tileset.overlapping(their_rows, slice(lo, hi), other):
+            return
+        their_z, their_valid = self._read(their_rows, slice(lo, hi), other)
+        value, ok = _interpolate(their_z, their_valid, t - lo)
+        fill = ok & ~valid
+        z[fill] = value[fill]
+        valid |= fill
+
+    def _read(self, rows: slice, cols: slice, grid: int) -> tuple[np.ndarray, np.ndarray]:
         shape = (rows.stop - rows.start, cols.stop - cols.start)
         z = np.zeros(shape, dtype=np.float64)
         valid = np.zeros(shape, dtype=bool)
-        for tile in self.tileset.overlapping(rows, cols):
+        for tile in self.tileset.overlapping(rows, cols, grid):
             tr, tc = _intersect(tile, rows, cols)
             window = Window.from_slices(
                 slice(tr.start - tile.row_off, tr.stop - tile.row_off),
@@ -365,15 +664,27 @@ class MosaicSurface:
 
 
 @dataclass(frozen=True)
+class _GridSurface:
+    """One band's mosaic as a surface for :func:`terrain.pipeline.write_blocks`."""
+
+    mosaic: MosaicSurface
+    index: int
+
+    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+        return self.mosaic.read(rows, cols, self.index)
+
+
+@dataclass(frozen=True)
 class _Job:
     """What every tile's computation shares; pickles for a Dask worker.
 
     ``out_dir`` is a local folder, or a prefix in object storage (a string).
     ``stop`` names the Dask event that asks the workers to stop, on a cluster.
+    ``geometry`` holds one pixel geometry per band of the set (``tileset.grids``).
     """
 
     tileset: TileSet
-    geometry: PixelGeometry
+    geometry: tuple[PixelGeometry, ...]
     options: Options
     out_dir: Path | str
     block_size: int | None
@@ -436,10 +747,14 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
         atomic_output(out, job.cog, overwrite=job.overwrite) as tmp,
         rasterio.open(tmp, "w", **profile) as dst,
     ):
+        geometry = job.geometry[tile.grid]
         describe(dst, options, tile.vertical if tileset.mixed else tileset.vertical,
-                 job.geometry.window(slice(tile.row_off, tile.row_off + tile.height),
-                                     slice(tile.col_off, tile.col_off + tile.width)))
-        write_blocks(dst, surface, tileset.shape, job.geometry, options,
+                 geometry.window(slice(tile.row_off, tile.row_off + tile.height),
+                                 slice(tile.col_off, tile.col_off + tile.width)))
+        if len(tileset.grids) > 1:
+            dst.update_tags(TERRAIN_BAND_EDGES=",".join(tileset.band_edges(tile)) or "none")
+        write_blocks(dst, surface.grid(tile.grid), tileset.grids[tile.grid].shape, geometry,
+                     options,
                      (tile.row_off, tile.col_off, tile.height, tile.width), block, 1,
                      progress=stop)
     return out
@@ -616,16 +931,18 @@ def run_tiles(
     remote = storage.is_object_storage(out_dir)
     out_dir = os.fspath(out_dir).rstrip("/") if remote else Path(out_dir)
     _check_outputs(paths, out_dir, overwrite)
-    tileset = TileSet.open(paths, band, options.z_factor)
+    tileset = TileSet.open(paths, band, options.z_factor, halo=0)
     _check_outputs(paths, out_dir, overwrite, tileset.files)
     options = options.with_vertical(tileset.vertical)
-    if min(tileset.shape) < 2:
-        raise RasterTooSmallError(
-            f"the tile set covers {tileset.shape[0]}x{tileset.shape[1]} pixels: "
-            "a slope needs at least 2 pixels along each axis"
-        )
-    geometry = pixel_geometry(tileset.transform, tileset.crs, tileset.shape[0],
-                              name="the tile set")
+    for grid in tileset.grids:
+        if min(grid.shape) < 2:
+            where = "the tile set" if len(tileset.grids) == 1 else "a latitude band of the set"
+            raise RasterTooSmallError(
+                f"{where} covers {grid.shape[0]}x{grid.shape[1]} pixels: "
+                "a slope needs at least 2 pixels along each axis"
+            )
+    tileset = tileset.with_halo(_halo(tileset, options))
+    geometry = tuple(grid.geometry(tileset.crs, "the tile set") for grid in tileset.grids)
     if block_size is not None:
         tallest = max(t.height for t in tileset.tiles)
         widest = max(t.width for t in tileset.tiles)
@@ -684,22 +1001,44 @@ def run_tiles(
     return sorted(failed, key=lambda item: order.get(item[0], len(order)))
 
 
+def _halo(tileset: TileSet, options: Options) -> int:
+    """Rows of context the estimator reads beside a pixel, the most any band's rows need:
+    how far a band's mosaic reaches across its edges (:func:`terrain.core.halo`)."""
+    if len(tileset.grids) == 1 or options.window is None:
+        return core.HALO  # no band edge, or a 3x3 method
+    reach = core.HALO
+    for grid in tileset.grids:
+        sizes = options.window_shape(grid.geometry(tileset.crs, "the tile set"), grid.shape[0])
+        reach = max(reach, core.halo(None if sizes is None else sizes[:, 0]))
+    return reach
+
+
 def _near(job: _Job, path: str) -> list[Tile]:
-    """The tiles that read ``path``'s data: those within the estimator's reach of it.
+    """The tiles that read ``path``'s data: those within the estimator's reach of it,
+    in its band, and in other bands those whose halo across their edge reaches it.
 
     A window fit reads up to a window less one pixel away (where it is moved
     inward at the mosaic's edge); the 3x3 methods :data:`HALO` pixels.
     """
     tileset = job.tileset
     tile = next(t for t in tileset.tiles if t.path == path)
-    sizes = job.options.window_shape(job.geometry, tileset.shape[0])
+    sizes = job.options.window_shape(job.geometry[tile.grid],
+                                     tileset.grids[tile.grid].shape[0])
     reach_rows, reach_cols = ((HALO, HALO) if sizes is None
                               else (max(HALO, int(sizes[:, 0].max()) - 1),
                                     max(HALO, int(sizes[:, 1].max()) - 1)))
-    return tileset.overlapping(
+    near = tileset.overlapping(
         slice(max(tile.row_off - reach_rows, 0), tile.row_off + tile.height + reach_rows),
         slice(max(tile.col_off - reach_cols, 0), tile.col_off + tile.width + reach_cols),
+        tile.grid,
     )
+    r0, r1, west, east = tileset.box(tile)
+    # an other band's tile reads this one within its halo across the edge, and
+    # the estimator's and the interpolation's reach beyond it along the rows
+    halo = tileset.halo
+    reach = (reach_cols + sum(_ACROSS_REACH) + 1) * max(grid.transform.a
+                                                        for grid in tileset.grids)
+    return near + tileset.across(tile, (r0 - halo, r1 + halo), west - reach, east + reach)
 
 
 def _check_outputs(paths: list[str], out_dir: Path | str, overwrite: bool,

@@ -23,6 +23,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
+from . import glo30
 from .conftest import unavailable
 
 SERVER = Path(__file__).with_name("range_server.py")
@@ -154,8 +155,50 @@ def tiles(scratch: Path, env: dict) -> Iterator[None]:
         path.rename(lidar / path.name)
     (lidar / "2024").rmdir()
     with (web(scratch, env, {"example.com": {f"dem/{p.name}": p for p in remote}}),
-          object_storage(scratch, env)):
+          object_storage(scratch, env) as server):
+        copernicus(server, scratch.parent / "glo30", scratch)
         yield
+
+
+#: The public bucket of Copernicus GLO-30 (docs/tiles.md's "Copernicus GLO-30").
+GLO30_BUCKET = "copernicus-dem-30m"
+
+#: The tiles it holds here: each side of 50°, 60°, 70° and 80°N, at 10°E.
+GLO30_TILES = [(south, 10) for south in (49, 50, 59, 60, 69, 70, 79, 80)]
+
+
+def copernicus(server, folder: Path, scratch: Path) -> None:
+    """Synthetic GLO-30 tiles in the S3 server's bucket ``copernicus-dem-30m``.
+
+    As GLO-30 publishes them (tests/glo30.py): 1° x 1° Cloud-Optimized
+    GeoTIFFs of float32 elevations, one folder per tile named as the tile,
+    columns 1" to 5" wide by latitude, but rows 30" apart instead of 1" (120
+    rows a tile), so that the documentation's run takes a second. ``scratch``
+    gets the 49°N tile in ``glo30/``, and in ``resampled/`` its east neighbour
+    with columns as wide as the 50°-60° band's, for the refused example.
+    """
+    server.bucket(GLO30_BUCKET)
+    row = 30 / 3600
+
+    def hills(lat, lon):  # metres: ridges some 30 km apart
+        return 800 + 300 * np.sin(np.radians(lat) * 1300) * np.cos(np.radians(lon) * 900)
+
+    for south, west in GLO30_TILES:
+        name = glo30.name(south, west)
+        path = glo30.write(folder / name, south, west, 1.0, row, hills, "float32", cog=True)
+        # readable without an account (AWS_NO_SIGN_REQUEST=YES), as the real bucket
+        server.client.upload_file(str(path), GLO30_BUCKET, f"{name[:-4]}/{name}",
+                                  ExtraArgs={"ACL": "public-read"})
+    (scratch / "glo30").mkdir()
+    shutil.copy(folder / glo30.name(49, 10), scratch / "glo30")
+    # the tile east of it, resampled to 1.5" columns (here 45")
+    wide = glo30.write(folder / "wide" / glo30.name(50, 11), 50, 11, 1.0, row, hills)
+    (scratch / "resampled").mkdir()
+    with rasterio.open(wide) as src:
+        profile = {**src.profile, "transform": src.transform @ rasterio.Affine.translation(
+            0, src.height)}
+        with rasterio.open(scratch / "resampled" / glo30.name(49, 11), "w", **profile) as dst:
+            dst.write(src.read())
 
 
 #: The buckets of docs/tiles.md's "On a cluster, to object storage".
@@ -173,8 +216,8 @@ def cog_tiles(dem: Path, folder: Path, n: int = 2) -> list[Path]:
 
 
 @contextlib.contextmanager
-def object_storage(scratch: Path, env: dict) -> Iterator[None]:
-    """An S3 server holding COG tiles, and a Dask cluster of 2 workers.
+def object_storage(scratch: Path, env: dict) -> Iterator:
+    """An S3 server holding COG tiles, and a Dask cluster of 2 workers; yields the server.
 
     The server is moto's (tests/s3_server.py) on 127.0.0.1: the bucket
     ``dem-tiles`` holds the sample DEM cut in 4 COG tiles under
@@ -199,7 +242,7 @@ def object_storage(scratch: Path, env: dict) -> Iterator[None]:
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                       dashboard_address=":0", env=settings) as cluster:
             env.update(settings, SCHEDULER=cluster.scheduler_address)
-            yield
+            yield server
     finally:
         server.close()
 
