@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,21 @@ import rasterio
 from affine import Affine
 
 UTM = "EPSG:32633"
+
+#: Processes the tests start see a default install: no boto3 (see its sitecustomize).
+DEFAULT_INSTALL = str(Path(__file__).with_name("default_install"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _default_install():
+    """Put DEFAULT_INSTALL on the PYTHONPATH of every process a test starts.
+
+    A fixture, so that it runs where the tests run (in each xdist worker, after
+    it started): the test processes themselves keep boto3, which tests/s3.py uses.
+    """
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (DEFAULT_INSTALL, os.environ.get("PYTHONPATH")) if p)
+    return DEFAULT_INSTALL
 
 
 @pytest.fixture

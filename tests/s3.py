@@ -6,6 +6,7 @@ what the server holds, as the AWS command line would.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 import boto3
+
+from .conftest import DEFAULT_INSTALL
 
 SERVER = Path(__file__).with_name("s3_server.py")
 
@@ -29,7 +32,11 @@ class S3:
             command += ["--log", str(log)]
         if lose_answers is not None:
             command += ["--lose-answers", lose_answers]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        # moto needs boto3, which the tests' other processes do without (tests/conftest.py)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+            if p and p != DEFAULT_INSTALL))
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         self.port = int(self.process.stdout.readline())
         self.endpoint = f"127.0.0.1:{self.port}"
         self.client = self._client(KEY, SECRET)
