@@ -37,7 +37,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: The languages a block may have; see the module's docstring.
 LANGUAGES = ("sh", "python", "text")
 
-_FENCE = re.compile(r"^```(\S*)\s*$")
+_FENCE = re.compile(r"^\s*```(\S*)\s*$")  # indented too (a block in a list item)
 _EXIT = re.compile(r"#\s*exit\s+(\d+)\b")
 
 
@@ -51,9 +51,10 @@ def blocks(path: Path) -> list[tuple[int, str, str]]:
             i += 1
             continue
         start, body = i + 1, []
+        indent = len(lines[i]) - len(lines[i].lstrip())  # the fence's, in a list item
         i += 1
-        while i < len(lines) and not lines[i].startswith("```"):
-            body.append(lines[i])
+        while i < len(lines) and not lines[i].lstrip().startswith("```"):
+            body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i])
             i += 1
         found.append((start, m.group(1), "\n".join(body)))
         i += 1
