@@ -1,0 +1,442 @@
+"""Standard errors of the gradient, slope and aspect (issue 18): ``z_sigma``.
+
+The kernel propagates an uncorrelated vertical error through the weights each
+pixel's stencil used; these tests check it against Monte Carlo draws of the
+noise, against closed forms, and across every path (file, tiles, accessor).
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+import terrain
+from terrain import core, pipeline, tiles
+from terrain.options import Options
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# ---- Monte Carlo ----------------------------------------------------------------
+
+#: Draws of the noise per estimator.
+DRAWS = 300
+#: The grid: 48 x 48 pixels of H metres, north-up.
+N, H = 48, 2.0
+#: The elevations' standard error, metres: small beside the slopes (0.05 to 0.5),
+#: so that first-order propagation holds (the worst stencil's dz/dx error is
+#: about 0.004 m/m, under a tenth of the least slope; second-order terms are
+#: below 1 % of the variance).
+SIGMA = 0.01
+
+#: Pixels of each kind, 11 pixels apart (more than window 9): within a kind, no
+#: two pixels share an elevation, so their errors are independent.
+HOLES = [(12, 12), (12, 34), (34, 12), (34, 34)]
+KINDS = {
+    "interior": [(23, 6), (23, 17), (23, 28), (23, 39)],
+    "border": [(0, 6), (0, 17), (N - 1, 28), (28, N - 1)],
+    "corner": [(0, 0), (0, N - 1), (N - 1, 0), (N - 1, N - 1)],
+    "hole": [(r, c + 1) for r, c in HOLES],  # east of a one-pixel hole
+}
+ESTIMATORS = {
+    "central1": {"method": "central", "edge_order": 1},
+    "central2": {"method": "central", "edge_order": 2},
+    "horn": {"method": "horn"},
+    "window5": {"method": "quadratic", "window": 5},
+    "window9": {"method": "quadratic", "window": 9},
+}
+
+
+def tilted_quadratic() -> np.ndarray:
+    """Elevations whose slope runs from 0.05 (west) to 0.5 (east), metres."""
+    x = np.arange(N) * H  # east
+    y = (N - 1 - np.arange(N))[:, None] * H  # north (rows run south)
+    a = (0.5 - 0.05) / (2 * x[-1])  # dz/dx = 0.05 + 2 a x
+    return 0.05 * x + a * x**2 + 0.02 * y
+
+
+def _fused(z, valid, product, estimator, **kwargs):
+    return core.fused(z, valid, row=-H, col=H, product=product, **estimator, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def draws():
+    """Each estimator's predicted standard errors and the spread of its draws.
+
+    One fixed seed (the test is deterministic); see test_monte_carlo for why
+    the tolerance holds with any seed but for about 1 in 10^5.
+    """
+    z = tilted_quadratic()
+    valid = np.ones(z.shape, bool)
+    for r, c in HOLES:
+        valid[r, c] = False
+    rng = np.random.default_rng(18)
+    noise = rng.normal(0.0, SIGMA, (DRAWS, *z.shape))
+    found = {}
+    for name, estimator in ESTIMATORS.items():
+        _, se_gradient = _fused(z, valid, "gradient", estimator, z_sigma=SIGMA)
+        _, se_slope = _fused(z, valid, "slope", estimator, z_sigma=SIGMA)
+        gradients = np.array([_fused(z + e, valid, "gradient", estimator) for e in noise])
+        slopes = np.array([_fused(z + e, valid, "slope", estimator)[0] for e in noise])
+        found[name] = {
+            "predicted": np.concatenate([se_gradient, se_slope]),  # d/dcol, d/drow, slope
+            "empirical": np.concatenate([gradients.std(axis=0, ddof=1),
+                                         slopes.std(axis=0, ddof=1)[None]]),
+        }
+    return found
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_monte_carlo(draws, estimator, kind):
+    """The predicted standard errors of dz/dx, dz/dy and slope match the draws' spread.
+
+    Statistics of the tolerance: the sample variance of 300 Gaussian draws has a
+    relative standard error of sqrt(2 / 299) = 8.2 %; the mean over a kind's 4
+    independent pixels of (empirical / predicted variance), 4.1 %, and its
+    square root (the pooled ratio of standard deviations) 2.05 %. 10 % is then
+    4.9 standard errors: a correct kernel fails one of these 60 checks with
+    probability about 60 x 1e-6. (First-order propagation's own error on the
+    slope is below 1 %, see SIGMA.) A wrong weight at a kind of pixel, e.g.
+    the interior's stencil at the border (sqrt(13) = 3.6x) or a lost
+    covariance, is far outside.
+    """
+    got = draws[estimator]
+    pixels = tuple(np.array(KINDS[kind]).T)
+    for band, name in enumerate(("dz/dcol", "dz/drow", "slope")):
+        predicted = got["predicted"][band][pixels]
+        empirical = got["empirical"][band][pixels]
+        assert np.isfinite(predicted).all(), name
+        assert (predicted > 0).all(), name
+        ratio = math.sqrt(np.mean(empirical**2 / predicted**2))
+        assert abs(ratio - 1) < 0.10, (name, ratio, predicted, empirical)
+
+
+def test_the_stencils_differ(draws):
+    """The test above tells stencils apart: the edge_order=2 border's dz/dx error is
+    sqrt(13) times the interior's (weights (-3, 4, -1) / 2h and (-1, 0, 1) / 2h)."""
+    se = draws["central2"]["predicted"][0]
+    assert se[23, 17] == pytest.approx(math.sqrt(2) * SIGMA / (2 * H), rel=1e-12)
+    assert se[23, 0] == pytest.approx(math.sqrt(26) * SIGMA / (2 * H), rel=1e-12)
+    assert se[KINDS["hole"][0]] == pytest.approx(math.sqrt(26) * SIGMA / (2 * H), rel=1e-12)
+    # the window fit's interior: sigma^2 / sum(u^2 h^2) over the window, Evans's d
+    se9 = draws["window9"]["predicted"][0]
+    u2 = 9 * sum(u * u for u in range(-4, 5))
+    assert se9[23, 17] == pytest.approx(SIGMA / (H * math.sqrt(u2)), rel=1e-12)
+
+
+# ---- near-flat ground -----------------------------------------------------------
+
+
+def test_near_flat_holds_the_rms_slope_and_a_random_aspect():
+    """Where the slope is within twice its standard error (flat ground plus noise), the
+    slope's standard error is sqrt(var dz/dx + var dz/dy), the root-mean-square slope of
+    flat ground's draws, and the aspect's 360 / sqrt(12), a direction at random."""
+    z = np.zeros((16, 16))
+    sigma = 0.1
+    _, se = core.fused(z + 1e-9 * np.arange(16), row=-1.0, col=1.0, product="slope",
+                       z_sigma=sigma)
+    _, se_g = core.fused(z, row=-1.0, col=1.0, product="gradient", z_sigma=sigma)
+    np.testing.assert_allclose(se[0], np.hypot(se_g[0], se_g[1]), rtol=1e-14)
+    _, se_a = core.fused(z + 1e-9 * np.arange(16), row=-1.0, col=1.0, product="aspect",
+                         z_sigma=sigma)
+    assert np.all(se_a[0] == pytest.approx(360 / math.sqrt(12), rel=1e-12))
+    # the draws: the RMS slope of noisy flat ground (4 pixels of a kind: 2 % standard
+    # error on the RMS over 300 draws x 4 pixels, so 10 % is 5 standard errors)
+    rng = np.random.default_rng(7)
+    slopes = np.array([core.fused(rng.normal(0, sigma, z.shape), row=-1.0, col=1.0,
+                                  product="slope")[0] for _ in range(DRAWS)])
+    pixels = tuple(np.array([(5, 5), (5, 10), (10, 5), (10, 10)]).T)
+    rms = np.sqrt(np.mean(slopes[:, *pixels] ** 2, axis=0))
+    assert np.sqrt(np.mean(rms**2 / se[0][pixels] ** 2)) == pytest.approx(1, abs=0.10)
+    # a plane steep beside its noise is first order again, smaller than the RMS rule
+    plane = 0.5 * np.arange(16)[None, :] * np.ones((16, 1))
+    _, steep = core.fused(plane, row=-1.0, col=1.0, product="slope", z_sigma=sigma)
+    assert steep[0][8, 8] == pytest.approx(se_g[0][8, 8], rel=1e-12)
+    assert steep[0][8, 8] < se[0][8, 8]
+
+
+# ---- the file path: S, RASTER and fit -------------------------------------------
+
+
+def from_origin(west: float, north: float, h_x: float, h_y: float) -> Affine:
+    return Affine(h_x, 0.0, west, 0.0, -h_y, north)
+
+
+def write(path: Path, z: np.ndarray, h: float = 10.0, crs="EPSG:32616", nodata=-9999.0,
+          transform=None, scale=None, dtype="float32") -> Path:
+    profile = {"driver": "GTiff", "height": z.shape[0], "width": z.shape[1], "count": 1,
+               "dtype": dtype, "crs": crs, "nodata": nodata,
+               "transform": transform or from_origin(500_000, 4_000_000, h, h)}
+    with rasterio.open(path, "w", **profile) as dst:
+        if scale is not None:
+            dst.scales = (scale,)
+        dst.write(np.where(np.isnan(z), nodata, z).astype(dtype), 1)
+    return path
+
+
+def read(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read(masked=True).astype(np.float64).filled(np.nan)
+
+
+def quadratic(n: int = 40, m: int = 48, h: float = 10.0) -> np.ndarray:
+    y, x = np.mgrid[0:n, 0:m] * h
+    return 100 + 0.3 * x - 0.2 * y + 2e-4 * x**2 + 1e-4 * x * y - 3e-4 * y**2
+
+
+def test_fit_recovers_sigma(tmp_path):
+    """--z-sigma fit on a quadratic plus noise of sigma: the median over the raster of the
+    estimated sigma is within 5 % of sigma. The estimate is read back from the files: the
+    standard error of dz/dx with fit, over that with --z-sigma 1 (the same weights).
+    sqrt(RSS / 19) of a 5 x 5 window has median 0.982 sigma (chi with 19 degrees of
+    freedom), and the median of ~1900 of them is within 1 % of that."""
+    sigma = 0.5
+    rng = np.random.default_rng(5)
+    dem = write(tmp_path / "dem.tif", quadratic() + rng.normal(0, sigma, (40, 48)),
+                dtype="float64")
+    pipeline.gradient(dem, tmp_path / "g.tif", window=5, z_sigma="fit",
+                      uncertainty=tmp_path / "fit.tif")
+    pipeline.gradient(dem, tmp_path / "g1.tif", window=5, z_sigma=1.0,
+                      uncertainty=tmp_path / "one.tif")
+    estimated = read(tmp_path / "fit.tif")[0] / read(tmp_path / "one.tif")[0]
+    assert np.nanmedian(estimated) == pytest.approx(sigma, rel=0.05)
+    with rasterio.open(tmp_path / "fit.tif") as src:
+        assert src.tags()["TERRAIN_Z_SIGMA_SOURCE"] == "fit"
+    # a wrong sigma would show: 2 sigma of noise gives twice the estimate
+    dem2 = write(tmp_path / "dem2.tif", quadratic() + rng.normal(0, 2 * sigma, (40, 48)),
+                 dtype="float64")
+    pipeline.gradient(dem2, tmp_path / "g2.tif", window=5, z_sigma="fit",
+                      uncertainty=tmp_path / "fit2.tif")
+    estimated2 = read(tmp_path / "fit2.tif")[0] / read(tmp_path / "one.tif")[0]
+    assert np.nanmedian(estimated2) == pytest.approx(2 * sigma, rel=0.05)
+
+
+def test_sigma_raster_varies_per_pixel(tmp_path):
+    """A sigma raster varying across the DEM: the interior's central dz/dx error is
+    sqrt(sigma_west^2 + sigma_east^2) / 2h, dz/dy's sqrt(sigma_north^2 + sigma_south^2) / 2h."""
+    h = 10.0
+    z = quadratic(h=h)
+    s = 0.1 + 0.05 * np.arange(48)[None, :] + 0.02 * np.arange(40)[:, None] ** 1.5
+    dem = write(tmp_path / "dem.tif", z)
+    sig = write(tmp_path / "sigma.tif", s, dtype="float64")
+    pipeline.gradient(dem, tmp_path / "g.tif", z_sigma=str(sig),
+                      uncertainty=tmp_path / "se.tif")
+    se = read(tmp_path / "se.tif")
+    want_x = np.hypot(s[:, :-2], s[:, 2:]) / (2 * h)
+    want_y = np.hypot(s[:-2], s[2:]) / (2 * h)
+    np.testing.assert_allclose(se[0][:, 1:-1], want_x, rtol=1e-6)
+    np.testing.assert_allclose(se[1][1:-1], want_y, rtol=1e-6)
+    # the west border's (-3, 4, -1) / 2h
+    np.testing.assert_allclose(
+        se[0][:, 0], np.sqrt(9 * s[:, 0]**2 + 16 * s[:, 1]**2 + s[:, 2]**2) / (2 * h),
+        rtol=1e-6)
+    with rasterio.open(tmp_path / "se.tif") as src:
+        assert src.tags()["TERRAIN_Z_SIGMA_SOURCE"] == "raster"
+        assert src.tags()["TERRAIN_Z_SIGMA"].endswith("sigma.tif")
+
+
+def test_sigma_raster_nodata_is_unknown(tmp_path):
+    """Where the sigma raster is nodata, every output value whose stencil uses it is, and
+    the pixel's own (its sigma unknown, so is its error), though the interior's central
+    stencil gives it weight 0; the product itself is untouched."""
+    z = quadratic()
+    s = np.full(z.shape, 0.2)
+    s[20, 20] = np.nan
+    dem = write(tmp_path / "dem.tif", z)
+    sig = write(tmp_path / "sigma.tif", s)
+    pipeline.slope(dem, tmp_path / "s.tif", z_sigma=str(sig), uncertainty=tmp_path / "se.tif")
+    se = read(tmp_path / "se.tif")[0]
+    unknown = {(20, 20), (20, 19), (20, 21), (19, 20), (21, 20)}
+    assert {tuple(int(i) for i in p) for p in np.argwhere(np.isnan(se))} == unknown
+    assert np.isfinite(read(tmp_path / "s.tif")).all()
+
+
+US_FT = 1200 / 3937  # metres per US survey foot
+
+
+def feet_dem(path: Path, z_metres: np.ndarray, h_ft: float = 30.0) -> Path:
+    """A DEM horizontal and vertical in US survey feet (EPSG:6576+6360, GDAL writes it)."""
+    return write(path, z_metres / US_FT, crs="EPSG:6576+6360",
+                 transform=from_origin(2_000_000, 500_000, h_ft, h_ft), dtype="float64")
+
+
+def test_z_sigma_in_metres_on_a_dem_in_feet(tmp_path):
+    """--z-sigma S is metres whatever the DEM's unit; --z-sigma RASTER is in the DEM's
+    vertical unit (feet here), its band scale applied, converted like the elevations."""
+    z = quadratic()
+    dem = feet_dem(tmp_path / "feet.tif", z)
+    h = 30.0 * US_FT
+    pipeline.gradient(dem, tmp_path / "g.tif", z_sigma=1.0, uncertainty=tmp_path / "se.tif")
+    se = read(tmp_path / "se.tif")
+    np.testing.assert_allclose(se[0][5:-5, 5:-5], math.sqrt(2) * 1.0 / (2 * h), rtol=1e-6)
+    # a sigma raster of 2 stored values, scale 0.5: 1 foot, 0.3048006 m
+    sig = write(tmp_path / "sigma_ft.tif", np.full(z.shape, 2.0), crs="EPSG:6576+6360",
+                transform=from_origin(2_000_000, 500_000, 30.0, 30.0), scale=0.5)
+    pipeline.gradient(dem, tmp_path / "g2.tif", z_sigma=str(sig),
+                      uncertainty=tmp_path / "se2.tif")
+    se2 = read(tmp_path / "se2.tif")
+    np.testing.assert_allclose(se2[0][5:-5, 5:-5], math.sqrt(2) * US_FT / (2 * h), rtol=1e-6)
+    np.testing.assert_allclose(se2, se * US_FT, rtol=1e-6)
+    with rasterio.open(tmp_path / "se2.tif") as src:
+        assert float(src.tags()["TERRAIN_Z_SIGMA_METRES_PER_VALUE"]) == pytest.approx(
+            0.5 * US_FT, rel=1e-12)
+
+
+def test_uncertainty_file_matches_the_output(tmp_path):
+    """Float32, the output's grid, CRS, nodata where the output is; its units; the tags."""
+    z = quadratic()
+    z[10:13, 30:33] = np.nan
+    dem = write(tmp_path / "dem.tif", z)
+    for product, units, unit in (("slope", "degrees", "degree"), ("slope", "percent", "%"),
+                                 ("aspect", None, "degree"), ("gradient", None, "m/m")):
+        out, se = tmp_path / f"{product}{units}.tif", tmp_path / f"{product}{units}_se.tif"
+        kwargs = {"units": units} if units else {}
+        getattr(pipeline, product)(dem, out, z_sigma=0.5, uncertainty=se, **kwargs)
+        with rasterio.open(out) as a, rasterio.open(se) as b:
+            assert b.dtypes == ("float32",) * a.count
+            assert (b.crs, b.transform, b.shape, b.nodata) == (a.crs, a.transform, a.shape,
+                                                                a.nodata)
+            assert b.units == (unit,) * a.count
+            assert np.array_equal(a.read_masks(), b.read_masks())
+            tags = b.tags()
+            assert tags["TERRAIN_UNCERTAINTY_OF"] == product
+            assert tags["TERRAIN_Z_SIGMA"] == "0.5 m"
+            assert "sqrt(12)" in tags["TERRAIN_UNCERTAINTY_NEAR_FLAT"]
+    # degrees of slope: the ratio's error times d atan(S) / dS
+    pipeline.slope(dem, tmp_path / "r.tif", z_sigma=0.5, uncertainty=tmp_path / "r_se.tif")
+    s, se_r = read(tmp_path / "r.tif")[0], read(tmp_path / "r_se.tif")[0]
+    se_d = read(tmp_path / "slopedegrees_se.tif")[0]
+    np.testing.assert_allclose(se_d, np.degrees(se_r / (1 + s**2)), rtol=1e-5)
+
+
+# ---- same bits on every path ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def holey(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("holey")
+    rng = np.random.default_rng(3)
+    z = quadratic(60, 52) + rng.normal(0, 0.3, (60, 52))
+    z[20:23, 14:16] = np.nan
+    z[0, 40] = np.nan
+    return write(folder / "dem.tif", z, dtype="float64")
+
+
+@pytest.mark.parametrize(("product", "kwargs"), [
+    ("slope", {"units": "degrees", "z_sigma": 0.7}),
+    ("aspect", {"method": "horn", "z_sigma": 0.7}),
+    ("gradient", {"window": 5, "z_sigma": "fit"}),
+    ("slope", {"window": 7, "z_sigma": 0.3}),
+])
+def test_same_bits_on_every_path(tmp_path, holey, product, kwargs):
+    """File (blocks of 16, 17, 32 and whole), a 3 x 3 tile set, the accessor eager and on
+    Dask with small chunks: the same standard errors bit for bit, and the product's bits
+    those of a run without standard errors."""
+    import rioxarray
+    fn = getattr(pipeline, product)
+    fn(holey, tmp_path / "plain.tif", **{k: v for k, v in kwargs.items() if k != "z_sigma"})
+    plain = read(tmp_path / "plain.tif")
+    ref = None
+    for block in (None, 16, 17, 32):
+        out, se = tmp_path / f"o{block}.tif", tmp_path / f"se{block}.tif"
+        fn(holey, out, uncertainty=se, block_size=block, **kwargs)
+        assert np.array_equal(read(out), plain, equal_nan=True)
+        got = read(se)
+        if ref is None:
+            ref = got
+        assert np.array_equal(got, ref, equal_nan=True), block
+    assert np.isfinite(ref).sum() > 0.9 * ref.size
+    # tiles
+    from .docs_fixtures import cut_tiles
+    parts = cut_tiles(holey, tmp_path / "tiles", n=3)
+    options = Options(product, kwargs.get("units", "ratio"), method=kwargs.get("method"),
+                      window=kwargs.get("window"), z_sigma=kwargs["z_sigma"])
+    assert not tiles.run_tiles(parts, tmp_path / "out", options,
+                               uncertainty=tmp_path / "unc", block_size=16)
+    mosaic = np.full_like(ref, np.nan)
+    with rasterio.open(holey) as whole:
+        for part in parts:
+            with rasterio.open(tmp_path / "unc" / part.name) as src:
+                rows, cols = rasterio.windows.from_bounds(
+                    *src.bounds, transform=whole.transform).toslices()
+                rows = slice(round(rows.start), round(rows.stop))
+                cols = slice(round(cols.start), round(cols.stop))
+                mosaic[:, rows, cols] = src.read(masked=True).filled(np.nan)
+                assert src.tags()["TERRAIN_UNCERTAINTY_OF"] == product
+    assert np.array_equal(mosaic, ref, equal_nan=True)
+    # the accessor, eager and lazy
+    da = rioxarray.open_rasterio(holey, masked=True).squeeze("band", drop=True)
+    for data in (da, da.chunk(13)):
+        ds = getattr(data.terrain, product)(uncertainty=True, **kwargs)
+        names = [n for n in ds.data_vars if n.endswith("_se")]
+        assert len(names) == ref.shape[0]
+        for band, name in enumerate(names):
+            got = ds[name].values
+            assert np.array_equal(got.astype(np.float32), ref[band].astype(np.float32),
+                                  equal_nan=True), name
+
+
+# ---- usage and data errors, as the command line shows them -----------------------
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_sigma_raster_on_another_grid_is_refused(tmp_path):
+    """A sigma raster of another shape, transform or CRS: one line naming it, exit 1,
+    nothing written, inputs unchanged."""
+    z = quadratic()
+    dem = write(tmp_path / "dem.tif", z)
+    others = {
+        "shape.tif": write(tmp_path / "shape.tif", np.ones((40, 47))),
+        "shift.tif": write(tmp_path / "shift.tif", np.ones(z.shape),
+                           transform=from_origin(500_010, 4_000_000, 10, 10)),
+        "crs.tif": write(tmp_path / "crs.tif", np.ones(z.shape), crs="EPSG:32617"),
+    }
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    for name, sig in others.items():
+        done = run_cli("slope", dem, "out.tif", "--z-sigma", sig, "--uncertainty", "se.tif",
+                       cwd=tmp_path)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert name in lines[0], done.stderr
+        assert "grid" in lines[0], done.stderr
+        assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--uncertainty", "se.tif"], "--z-sigma"),
+    (["--z-sigma", "1"], "--uncertainty"),
+    (["--z-sigma", "fit", "--uncertainty", "se.tif"], "--window"),
+    (["--z-sigma", "fit", "--window", "3", "--uncertainty", "se.tif"], "5"),
+    (["--z-sigma", "-1", "--uncertainty", "se.tif"], "0 or more"),
+    (["--z-sigma", "1", "--uncertainty", "out.tif"], "own"),
+])
+def test_usage_errors(tmp_path, args, needle):
+    dem = write(tmp_path / "dem.tif", quadratic())
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    done = run_cli("slope", dem, "out.tif", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert needle in lines[0], done.stderr
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_curvature_and_hillshade_have_no_uncertainty(tmp_path):
+    dem = write(tmp_path / "dem.tif", quadratic())
+    done = run_cli("hillshade", dem, "out.tif", "--z-sigma", "1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "no such option" in done.stderr.lower()
+    with pytest.raises(terrain.UsageError, match="standard errors"):
+        Options("curvature", kinds="profile", z_sigma=1.0)
