@@ -588,7 +588,8 @@ HOT static void derivatives(Rows *R, idx i, idx c0, idx c1, double *d_row, doubl
 }
 
 /* The variances of d/drow, d/dcol and their covariance at one pixel of the
- * 3x3 methods (central, Horn): the same stencils as pixel(). */
+ * 3x3 methods (central, Horn): the same stencils as pixel(). The window fit's
+ * fallback where a window does not determine the quadratic is central too. */
 static void pixel_var(Rows *R, idx i, idx j, double *vr, double *vc, double *vrc)
 {
     const Kernel *k = R->k;
@@ -596,7 +597,7 @@ static void pixel_var(Rows *R, idx i, idx j, double *vr, double *vc, double *vrc
         *vr = *vc = *vrc = NAN;
         return;
     }
-    if (k->method == CENTRAL) {
+    if (k->method != HORN) {
         double w0r, w0c;
         *vr = central_var(R, i, j, 1, 0, i, k->row_h, k->row_x, k->ra, k->rb, k->rc, &w0r);
         *vc = central_var(R, i, j, 0, 1, j, k->col_h, k->col_x, k->ca, k->cb, k->cc, &w0c);

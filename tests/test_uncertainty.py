@@ -440,3 +440,25 @@ def test_curvature_and_hillshade_have_no_uncertainty(tmp_path):
     assert "no such option" in done.stderr.lower()
     with pytest.raises(terrain.UsageError, match="standard errors"):
         Options("curvature", kinds="profile", z_sigma=1.0)
+
+
+def test_window_fit_fallback_takes_the_central_stencil_s_error():
+    """Where a window cannot determine the quadratic (a strip 2 columns wide), the fit falls
+    back to the central stencil, and so does its standard error (this crashed once: the
+    fallback's variance took Horn's path); with sigma from the residuals there are none:
+    nodata."""
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(12, 12)) + np.arange(12)
+    valid = np.ones(z.shape, bool)
+    valid[:, 5:] = False
+    valid[:, 7:9] = True
+    for sigma in (0.5, np.full(z.shape, 0.5)):
+        _, fit = core.fused(z, valid, row=-1.0, col=1.0, method="quadratic", window=5,
+                            z_sigma=sigma)
+        _, central = core.fused(z, valid, row=-1.0, col=1.0, z_sigma=sigma)
+        assert np.array_equal(fit[:, :, 7:9], central[:, :, 7:9])
+        np.testing.assert_allclose(central[0][:, 7], 0.5 * math.sqrt(2), rtol=1e-15)
+    _, residual = core.fused(z, valid, row=-1.0, col=1.0, method="quadratic", window=5,
+                             z_sigma="fit")
+    assert np.isnan(residual[:, :, 7:9]).all()
+    assert np.isfinite(residual[:, :, :5]).all()
