@@ -93,6 +93,7 @@ from terrain.pipeline import (
     describe,
     describe_uncertainty,
     profile_for,
+    uncertainty_profile,
     warn_side_car,
     write_blocks,
 )
@@ -751,7 +752,8 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
     with (
         atomic_outputs(out, unc, job.cog, overwrite=job.overwrite) as (tmp, utmp),
         rasterio.open(tmp, "w", **profile) as dst,
-        (rasterio.open(utmp, "w", **profile) if utmp else contextlib.nullcontext()) as udst,
+        (rasterio.open(utmp, "w", **uncertainty_profile(profile, job.creation_options))
+         if utmp else contextlib.nullcontext()) as udst,
     ):
         geometry = job.geometry[tile.grid]
         vertical = tile.vertical if tileset.mixed else tileset.vertical
