@@ -48,7 +48,7 @@ _UNIT_LABELS = {"ratio": "m/m", "percent": "%", "degrees": "degree", "radians": 
 CURVATURE_UNITS = {kind: "1/m2" if kind == "gaussian" else "1/m" for kind in CURVATURES}
 
 #: What the standard errors hold where the slope is within noise of 0 (the file's tag).
-NEAR_FLAT = ("where the slope is below twice its first-order standard error: slope "
+NEAR_FLAT = ("where the slope is at most twice its first-order standard error: slope "
              "sqrt(var dz/dx + var dz/dy), aspect 103.923 degrees (360/sqrt(12))")
 
 
