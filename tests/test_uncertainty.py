@@ -25,23 +25,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # ---- Monte Carlo ----------------------------------------------------------------
 
-#: Draws of the noise per estimator.
-DRAWS = 300
+#: Draws of the noise per estimator, and independent sets of them: each pixel of
+#: a kind below is checked in each set.
+DRAWS, REPLICATES = 300, 2
 #: The grid: 48 x 48 pixels of H metres, north-up.
 N, H = 48, 2.0
 #: The elevations' standard error, metres: small beside the slopes (0.05 to 0.5),
-#: so that first-order propagation holds (the worst stencil's dz/dx error is
-#: about 0.004 m/m, under a tenth of the least slope; second-order terms are
-#: below 1 % of the variance).
-SIGMA = 0.01
+#: so that first-order propagation holds (the worst stencil's dz/dx error,
+#: sqrt(26) SIGMA / 2H at a corner with edge_order 2, is 0.005 m/m, a tenth of
+#: the least slope: second-order terms are about 1 % of the variance).
+SIGMA = 0.004
 
 #: Pixels of each kind, 11 pixels apart (more than window 9): within a kind, no
-#: two pixels share an elevation, so their errors are independent.
+#: two pixels share an elevation, so their errors are independent; and they
+#: are alike (the same stencil, the same dz/dx : dz/dy), so that an error shows
+#: at each of them alike and pooling cannot average it away. The corners pair
+#: up by the sign of the covariance of dz/dx and dz/dy (their one-sided stencils
+#: share the corner pixel): north-east and south-west add it, the others take
+#: it away.
 HOLES = [(12, 12), (12, 34), (34, 12), (34, 34)]
 KINDS = {
     "interior": [(23, 6), (23, 17), (23, 28), (23, 39)],
-    "border": [(0, 6), (0, 17), (N - 1, 28), (28, N - 1)],
-    "corner": [(0, 0), (0, N - 1), (N - 1, 0), (N - 1, N - 1)],
+    "border": [(0, 6), (0, 17), (0, 28), (0, 39)],
+    "side": [(6, N - 1), (17, N - 1), (28, N - 1), (39, N - 1)],
+    "corner+": [(0, N - 1), (N - 1, 0)],
+    "corner-": [(0, 0), (N - 1, N - 1)],
     "hole": [(r, c + 1) for r, c in HOLES],  # east of a one-pixel hole
 }
 ESTIMATORS = {
@@ -54,11 +62,15 @@ ESTIMATORS = {
 
 
 def tilted_quadratic() -> np.ndarray:
-    """Elevations whose slope runs from 0.05 (west) to 0.5 (east), metres."""
+    """Elevations whose slope runs from 0.05 (south-west corner) to 0.5 (north-east), metres:
+    g(x + y), so that dz/dx = dz/dy at every pixel (the corners included) and their
+    covariance, where a pixel's two stencils share elevations, counts in full."""
     x = np.arange(N) * H  # east
     y = (N - 1 - np.arange(N))[:, None] * H  # north (rows run south)
-    a = (0.5 - 0.05) / (2 * x[-1])  # dz/dx = 0.05 + 2 a x
-    return 0.05 * x + a * x**2 + 0.02 * y
+    g0, g1 = 0.05 / math.sqrt(2), 0.5 / math.sqrt(2)
+    a = (g1 - g0) / (2 * 2 * x[-1])  # g'(t) = g0 + 2 a t, t = x + y from 0 to 2 x[-1]
+    t = x + y
+    return g0 * t + a * t**2
 
 
 def _fused(z, valid, product, estimator, **kwargs):
@@ -77,17 +89,23 @@ def draws():
     for r, c in HOLES:
         valid[r, c] = False
     rng = np.random.default_rng(18)
-    noise = rng.normal(0.0, SIGMA, (DRAWS, *z.shape))
+    noise = rng.normal(0.0, SIGMA, (REPLICATES, DRAWS, *z.shape))
     found = {}
     for name, estimator in ESTIMATORS.items():
         _, se_gradient = _fused(z, valid, "gradient", estimator, z_sigma=SIGMA)
         _, se_slope = _fused(z, valid, "slope", estimator, z_sigma=SIGMA)
-        gradients = np.array([_fused(z + e, valid, "gradient", estimator) for e in noise])
-        slopes = np.array([_fused(z + e, valid, "slope", estimator)[0] for e in noise])
-        found[name] = {
-            "predicted": np.concatenate([se_gradient, se_slope]),  # d/dcol, d/drow, slope
-            "empirical": np.concatenate([gradients.std(axis=0, ddof=1),
-                                         slopes.std(axis=0, ddof=1)[None]]),
+        _, se_aspect = _fused(z, valid, "aspect", estimator, z_sigma=SIGMA)
+        empirical = []
+        for draws_ in noise:  # each replicate: 300 draws, the issue's Monte Carlo
+            def spread(product, draws_=draws_, estimator=estimator):
+                return np.array([_fused(z + e, valid, product, estimator)
+                                 for e in draws_]).std(axis=0, ddof=1)
+
+            empirical.append(np.concatenate([spread("gradient"), spread("slope"),
+                                             spread("aspect")]))
+        found[name] = {  # d/dcol, d/drow, slope, aspect (about 225 degrees: no wrap)
+            "predicted": np.concatenate([se_gradient, se_slope, se_aspect]),
+            "empirical": np.array(empirical),  # (replicate, band, row, col)
         }
     return found
 
@@ -99,19 +117,22 @@ def test_monte_carlo(draws, estimator, kind):
 
     Statistics of the tolerance: the sample variance of 300 Gaussian draws has a
     relative standard error of sqrt(2 / 299) = 8.2 %; the mean over a kind's 4
-    independent pixels of (empirical / predicted variance), 4.1 %, and its
-    square root (the pooled ratio of standard deviations) 2.05 %. 10 % is then
-    4.9 standard errors: a correct kernel fails one of these 60 checks with
-    probability about 60 x 1e-6. (First-order propagation's own error on the
-    slope is below 1 %, see SIGMA.) A wrong weight at a kind of pixel, e.g.
-    the interior's stencil at the border (sqrt(13) = 3.6x) or a lost
-    covariance, is far outside.
+    independent pixels in 2 independent sets of draws (the corners: 2 pixels,
+    so 4 samples) of (empirical / predicted variance), 2.9 % (corners 4.1 %),
+    and its square root (the pooled ratio of standard deviations) 1.45 %
+    (corners 2.05 %): 10 % is 6.9 (corners 4.9) standard errors. A correct
+    kernel fails one of these 120 checks with probability under 1e-4 whatever
+    the seed (it is fixed: the test is deterministic). First-order
+    propagation's own error on slope and aspect is about 1 % (see SIGMA). A
+    wrong weight at a kind of pixel, e.g. the interior's stencil at the border
+    (sqrt(13) = 3.6x), or a lost covariance (20 % of a corner's slope error
+    here), is far outside.
     """
     got = draws[estimator]
     pixels = tuple(np.array(KINDS[kind]).T)
-    for band, name in enumerate(("dz/dcol", "dz/drow", "slope")):
+    for band, name in enumerate(("dz/dcol", "dz/drow", "slope", "aspect")):
         predicted = got["predicted"][band][pixels]
-        empirical = got["empirical"][band][pixels]
+        empirical = got["empirical"][:, band][(slice(None), *pixels)]
         assert np.isfinite(predicted).all(), name
         assert (predicted > 0).all(), name
         ratio = math.sqrt(np.mean(empirical**2 / predicted**2))
