@@ -483,3 +483,21 @@ def test_window_fit_fallback_takes_the_central_stencil_s_error():
                              z_sigma="fit")
     assert np.isnan(residual[:, :, 7:9]).all()
     assert np.isfinite(residual[:, :, :5]).all()
+
+
+def test_uncertainty_file_s_compression(tmp_path):
+    """DEFLATE without the floating-point predictor (the output keeps it); the user's
+    creation options go to both files."""
+    dem = write(tmp_path / "dem.tif", quadratic())
+    pipeline.slope(dem, tmp_path / "s.tif", z_sigma=1.0, uncertainty=tmp_path / "se.tif")
+    with rasterio.open(tmp_path / "s.tif") as out, rasterio.open(tmp_path / "se.tif") as se:
+        assert out.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
+        assert se.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
+        assert "PREDICTOR" not in se.tags(ns="IMAGE_STRUCTURE")
+    pipeline.slope(dem, tmp_path / "z.tif", z_sigma=1.0, uncertainty=tmp_path / "zse.tif",
+                   creation_options={"COMPRESS": "ZSTD", "PREDICTOR": "3"})
+    with rasterio.open(tmp_path / "zse.tif") as se:
+        assert se.tags(ns="IMAGE_STRUCTURE")["COMPRESSION"] == "ZSTD"
+        assert se.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
+    assert np.array_equal(read(tmp_path / "zse.tif"), read(tmp_path / "se.tif"),
+                          equal_nan=True)
