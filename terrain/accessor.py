@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from terrain.core import CURVATURES, Holes, default_jobs, halo
-from terrain.errors import BadInputError, RasterTooSmallError
+from terrain.errors import BadInputError, RasterTooSmallError, UsageError
 from terrain.options import Options, ZSigma
 from terrain.spacing import (
     PixelGeometry,
@@ -381,32 +381,25 @@ def compute(da: xr.DataArray, options: Options, sigma=None) -> list[xr.DataArray
     ]
 
 
-def _uncertain(options_args: dict, z_sigma, uncertainty: bool):
+def _uncertain(z_sigma, uncertainty: bool) -> tuple[ZSigma | None, object]:
     """Options' z_sigma and the sigma array from the accessor's ``z_sigma`` and
     ``uncertainty``: both or neither."""
     if bool(uncertainty) != (z_sigma is not None):
-        raise BadInputError(
+        raise UsageError(
             "uncertainty=True needs z_sigma (the elevations' standard error: metres, a "
-            "DataArray of them, or 'fit'), and z_sigma needs uncertainty=True"
-            if uncertainty else "z_sigma goes with uncertainty=True (a Dataset with the "
-                                "standard errors beside the result)")
+            "DataArray of them, or 'fit')" if uncertainty else
+            "z_sigma goes with uncertainty=True (a Dataset with the standard errors beside "
+            "the result)")
     if z_sigma is None:
         return None, None
     if isinstance(z_sigma, xr.DataArray | np.ndarray):
         return ZSigma(raster=_SIGMA_ARRAY), z_sigma
-    return ZSigma.parse(z_sigma) if not isinstance(z_sigma, str) or z_sigma == "fit" else \
-        _no_path(z_sigma), None
-
-
-def _no_path(z_sigma: str):
-    try:
-        return ZSigma(metres=float(z_sigma)) if ZSigma.parse(z_sigma).metres is not None \
-            else None
-    except Exception:
-        pass
-    raise BadInputError(f"z_sigma {z_sigma!r}: the accessor takes a number of metres, a "
-                        "DataArray on the DEM's grid, or 'fit' (open a sigma raster with "
-                        "rioxarray first)")
+    parsed = ZSigma.parse(z_sigma)
+    if parsed.raster is not None:  # a string that is neither a number nor "fit"
+        raise UsageError(f"z_sigma {z_sigma!r}: the accessor takes a number of metres, a "
+                         "DataArray on the DEM's grid, or 'fit' (open a sigma raster with "
+                         "rioxarray first)")
+    return parsed, None
 
 
 @xr.register_dataarray_accessor("terrain")
@@ -428,7 +421,7 @@ class TerrainAccessor:
         elevations' standard error: metres, a DataArray of them on this grid
         in its vertical unit, or ``"fit"``), also ``dzdx_se`` and ``dzdy_se``.
         """
-        z, sigma = _uncertain({}, z_sigma, uncertainty)
+        z, sigma = _uncertain(z_sigma, uncertainty)
         options = Options("gradient", "ratio", edge_order, z_factor, method, window=window,
                           z_sigma=z)
         return xr.Dataset({band.name: band for band in compute(self._da, options, sigma)})
@@ -439,7 +432,7 @@ class TerrainAccessor:
         """Slope in ``ratio`` (m/m), ``percent``, ``degrees`` or ``radians``; ``window``
         as for :meth:`gradient`. With ``uncertainty=True`` (and ``z_sigma``, as for
         :meth:`gradient`), a Dataset: ``slope`` and ``slope_se``, its standard error."""
-        z, sigma = _uncertain({}, z_sigma, uncertainty)
+        z, sigma = _uncertain(z_sigma, uncertainty)
         options = Options("slope", units, edge_order, z_factor, method, window=window,
                           z_sigma=z)
         bands = compute(self._da, options, sigma)
@@ -450,7 +443,7 @@ class TerrainAccessor:
                z_sigma=None, uncertainty: bool = False) -> xr.DataArray | xr.Dataset:
         """Compass degrees of the downslope direction; NaN where flat. With
         ``uncertainty=True`` (and ``z_sigma``), a Dataset: ``aspect`` and ``aspect_se``."""
-        z, sigma = _uncertain({}, z_sigma, uncertainty)
+        z, sigma = _uncertain(z_sigma, uncertainty)
         options = Options("aspect", "ratio", edge_order, z_factor, method, window=window,
                           z_sigma=z)
         bands = compute(self._da, options, sigma)

@@ -501,3 +501,68 @@ def test_uncertainty_file_s_compression(tmp_path):
         assert se.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
     assert np.array_equal(read(tmp_path / "zse.tif"), read(tmp_path / "se.tif"),
                           equal_nan=True)
+
+
+def test_accessor_sigma_dataarray_is_the_file_s_sigma_raster(tmp_path):
+    """A DataArray of sigmas on the DEM's grid gives the bits of --z-sigma RASTER; what the
+    accessor refuses: one of z_sigma and uncertainty alone, a path, another grid."""
+    import rioxarray
+
+    z = quadratic()
+    z[5, 7] = np.nan
+    s = 0.2 + 0.01 * np.arange(48)[None, :] * np.ones((40, 1))
+    dem = write(tmp_path / "dem.tif", z)
+    sig = write(tmp_path / "sigma.tif", s)
+    pipeline.slope(dem, tmp_path / "s.tif", z_sigma=str(sig), uncertainty=tmp_path / "se.tif")
+    da = rioxarray.open_rasterio(dem, masked=True).squeeze("band", drop=True)
+    sd = rioxarray.open_rasterio(sig, masked=True).squeeze("band", drop=True)
+    for data, sigma in ((da, sd), (da.chunk(16), sd.chunk(16)), (da.chunk(16), sd.values)):
+        ds = data.terrain.slope(z_sigma=sigma, uncertainty=True)
+        assert np.array_equal(ds.slope_se.values, read(tmp_path / "se.tif")[0], equal_nan=True)
+    with pytest.raises(terrain.UsageError, match="needs z_sigma"):
+        da.terrain.slope(uncertainty=True)
+    with pytest.raises(terrain.UsageError, match="uncertainty=True"):
+        da.terrain.aspect(z_sigma=1.0)
+    with pytest.raises(terrain.UsageError, match="rioxarray"):
+        da.terrain.gradient(z_sigma=str(sig), uncertainty=True)
+    with pytest.raises(terrain.BadInputError, match="grid"):
+        da.terrain.slope(z_sigma=sd.isel(x=slice(1, None)), uncertainty=True)
+
+
+def test_a_bad_sigma_part_way_leaves_nothing(tmp_path):
+    """A negative sigma found in the last block: one line naming the file and the pixel,
+    exit 1, neither output nor standard errors left behind."""
+    z = quadratic(64, 64)
+    s = np.full(z.shape, 0.5)
+    s[60, 50] = -1.0
+    dem = write(tmp_path / "dem.tif", z)
+    sig = write(tmp_path / "sigma.tif", s)
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
+    done = run_cli("slope", dem, "out.tif", "--z-sigma", sig, "--uncertainty", "se.tif",
+                   "--block-size", "16", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "sigma.tif" in lines[0], done.stderr
+    assert "row 60, column 50" in lines[0], done.stderr
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_tile_set_refusals(tmp_path):
+    """With --out-dir: the standard errors need a folder of their own, and a sigma raster
+    (one DEM's grid) is refused; usage errors, nothing written."""
+    from .docs_fixtures import cut_tiles
+
+    dem = write(tmp_path / "dem.tif", quadratic())
+    parts = cut_tiles(dem, tmp_path / "tiles")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for args, needle in ((["--z-sigma", "1", "--uncertainty", "out"], "own"),
+                         (["--z-sigma", dem, "--uncertainty", "se"], "tile set")):
+        done = run_cli("slope", *parts, "--out-dir", "out", *args, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert needle in lines[0], done.stderr
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+        assert not (tmp_path / "out").exists()
+        assert not (tmp_path / "se").exists()
