@@ -434,6 +434,13 @@ def atomic_outputs(out, uncertainty, cog: bool = False, jobs: int = 1, *,
         raise
 
 
+def _same_path(a, b) -> bool:
+    """Whether two output names are one file (local paths resolved, others as written)."""
+    if is_local(a) and is_local(b):
+        return os.path.realpath(os.fspath(a)) == os.path.realpath(os.fspath(b))
+    return os.fspath(a).rstrip("/") == os.fspath(b).rstrip("/")
+
+
 def check_uncertainty(options: Options, uncertainty, out) -> None:
     """Refuse standard errors without a file for them, or a file without a sigma."""
     if options.z_sigma is not None and uncertainty is None:
@@ -442,7 +449,7 @@ def check_uncertainty(options: Options, uncertainty, out) -> None:
     if options.z_sigma is None and uncertainty is not None:
         raise UsageError("--uncertainty needs --z-sigma S|RASTER|fit (z_sigma=): the "
                          "elevations' standard error in metres, a raster of them, or fit")
-    if uncertainty is not None and os.fspath(uncertainty) == os.fspath(out):
+    if uncertainty is not None and _same_path(uncertainty, out):
         raise UsageError(f"{printable(out)}: the standard errors need a file of their own, "
                          "not the output's")
 

@@ -442,6 +442,7 @@ def test_sigma_raster_on_another_grid_is_refused(tmp_path):
     (["--z-sigma", "fit", "--window", "3", "--uncertainty", "se.tif"], "5"),
     (["--z-sigma", "-1", "--uncertainty", "se.tif"], "0 or more"),
     (["--z-sigma", "1", "--uncertainty", "out.tif"], "own"),
+    (["--z-sigma", "1", "--uncertainty", "./out.tif"], "own"),
 ])
 def test_usage_errors(tmp_path, args, needle):
     dem = write(tmp_path / "dem.tif", quadratic())
