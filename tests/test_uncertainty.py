@@ -567,3 +567,19 @@ def test_tile_set_refusals(tmp_path):
         assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
         assert not (tmp_path / "out").exists()
         assert not (tmp_path / "se").exists()
+
+
+def test_lat_lon_rows_take_their_own_metres(tmp_path):
+    """On a lat/lon DEM each row's east-west pixel is N(phi) cos(phi) dlambda metres: the
+    interior's standard error of dz/dx, sqrt(2) sigma / 2h_x, is sqrt(2) / 2 sigma times the
+    dz/dx of a ramp rising 1 m per column (1 / h_x, exact for the central stencil)."""
+    n, m = 30, 20
+    ramp = np.tile(np.arange(m, dtype=np.float64), (n, 1))
+    transform = Affine(1 / 1200, 0.0, -84.0, 0.0, -1 / 1200, 60.0)
+    dem = write(tmp_path / "ramp.tif", ramp, crs="EPSG:4326", transform=transform,
+                dtype="float64")
+    pipeline.gradient(dem, tmp_path / "g.tif", z_sigma=2.0, uncertainty=tmp_path / "se.tif")
+    g, se = read(tmp_path / "g.tif"), read(tmp_path / "se.tif")
+    np.testing.assert_allclose(se[0][:, 1:-1], math.sqrt(2) / 2 * 2.0 * g[0][:, 1:-1],
+                               rtol=1e-6)
+    assert se[0][0, 5] > se[0][-1, 5]  # row 0 is the north: shorter pixels, larger errors
