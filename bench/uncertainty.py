@@ -15,7 +15,7 @@ most 1.5x), and the peak RSS (GNU time's maximum resident set size of each
 command, the largest over the repeats).
 
 Usage: ``python bench/uncertainty.py [--size 8192] [--repeats 3] [--windows 5]
-[--holes] [--workdir DIR]``
+[--units ratio|percent|degrees|radians] [--holes] [--workdir DIR]``
 """
 
 import argparse
@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--windows", nargs="*", default=[])
     parser.add_argument("--holes", action="store_true", help="DEMs with a few nodata holes")
+    parser.add_argument("--units", default="ratio",
+                        help="slope units: the standard errors of degrees vary pixel by "
+                             "pixel (1 / (1 + S^2)), and compress less than m/m's")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/terrain-bench"))
     args = parser.parse_args()
     if shutil.which(GNU_TIME) is None:
@@ -62,8 +65,8 @@ def main() -> None:
         write_dem(dem, args.size, holes=args.holes)
     runs, pairs = {}, []
     for window in [None, *args.windows]:
-        base = [sys.executable, CLI, "slope", dem, out, "-q"]
-        label = "terrain slope"
+        base = [sys.executable, CLI, "slope", dem, out, "-q", "--units", args.units]
+        label = f"terrain slope --units {args.units}"
         if window is not None:
             base += ["--window", window]
             label += f" --window {window}"
@@ -84,6 +87,7 @@ def main() -> None:
     print("\n".join(lines))
     print(f"\nMachine: {machine()}.")
     print(f"Command: `python bench/uncertainty.py --size {args.size} --repeats {args.repeats}"
+          f" --units {args.units}"
           f"{' --windows ' + ' '.join(args.windows) if args.windows else ''}"
           f"{' --holes' if args.holes else ''}`")
 
