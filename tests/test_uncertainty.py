@@ -583,3 +583,24 @@ def test_lat_lon_rows_take_their_own_metres(tmp_path):
     np.testing.assert_allclose(se[0][:, 1:-1], math.sqrt(2) / 2 * 2.0 * g[0][:, 1:-1],
                                rtol=1e-6)
     assert se[0][0, 5] > se[0][-1, 5]  # row 0 is the north: shorter pixels, larger errors
+
+
+@pytest.mark.parametrize("edge_order", [1, 2])
+def test_non_uniform_spacing_takes_numpy_s_weights(edge_order):
+    """With a coordinate array (uneven columns, as the accessor meets them) each pixel's
+    weights are numpy.gradient's: its response to a unit impulse at every column. The
+    variance is sigma^2 times the sum of their squares, at the borders too."""
+    x = np.array([0.0, 1.0, 3.0, 3.5, 6.0, 10.0, 11.0, 15.0, 16.5])
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(5, x.size)).cumsum(1)
+    weights = np.array([np.gradient(np.eye(x.size)[k], x, edge_order=edge_order)
+                        for k in range(x.size)])  # weights[k, j]: column k's in pixel j's
+    sigma = 0.3
+    _, se = core.fused(z, row=1.0, col=x, edge_order=edge_order, z_sigma=sigma)
+    want = sigma * np.sqrt((weights**2).sum(axis=0))
+    np.testing.assert_allclose(se[0], np.broadcast_to(want, z.shape), rtol=1e-12)
+    # a sigma raster: the weights' squares times each column's own sigma^2
+    s = np.broadcast_to(0.1 + 0.05 * np.arange(x.size), z.shape)
+    _, se_r = core.fused(z, row=1.0, col=x, edge_order=edge_order, z_sigma=s)
+    want_r = np.sqrt((weights**2 * (s[0] ** 2)[:, None]).sum(axis=0))
+    np.testing.assert_allclose(se_r[0], np.broadcast_to(want_r, z.shape), rtol=1e-12)
