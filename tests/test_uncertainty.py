@@ -261,6 +261,11 @@ def test_sigma_raster_varies_per_pixel(tmp_path):
     with rasterio.open(tmp_path / "se.tif") as src:
         assert src.tags()["TERRAIN_Z_SIGMA_SOURCE"] == "raster"
         assert src.tags()["TERRAIN_Z_SIGMA"].endswith("sigma.tif")
+    # blocks read the sigma raster where they read the DEM: the same bits at any size
+    for block in (16, 17):
+        pipeline.gradient(dem, tmp_path / f"g{block}.tif", z_sigma=str(sig), block_size=block,
+                          uncertainty=tmp_path / f"se{block}.tif", jobs=2)
+        assert np.array_equal(read(tmp_path / f"se{block}.tif"), se, equal_nan=True)
 
 
 def test_sigma_raster_nodata_is_unknown(tmp_path):
