@@ -43,6 +43,8 @@ enum { PROFILE, TANGENTIAL, PLAN, MEAN, GAUSSIAN, MAXIMAL, MINIMAL, DXX, DYY, DX
 enum { RATIO, PERCENT, DEGREES, RADIANS };    /* terrain.units.SLOPE_UNITS */
 enum { CENTRAL, HORN, QUADRATIC };           /* terrain.core.METHODS */
 enum { OUT_F64, OUT_F32, OUT_U8 };
+/* the vertical error behind the standard errors: terrain.core.SIGMAS */
+enum { SIGMA_NONE, SIGMA_UNIFORM, SIGMA_RASTER, SIGMA_FIT };
 
 typedef Py_ssize_t idx;
 
@@ -98,6 +100,15 @@ typedef struct {
     const int *win;               /* quadratic: n x 2, each row's window (rows, columns) */
     const int *kinds;             /* curvature: the kind of each output band */
     int n_kinds;
+    /* standard errors (gradient, slope, aspect): SIGMA_NONE, or the elevations'
+     * error, uncorrelated from pixel to pixel: one sigma, one per pixel, or the
+     * window fit's residuals */
+    int sigma;
+    double sigma2;                /* SIGMA_UNIFORM: sigma^2 in metres^2; NaN for SIGMA_FIT */
+    const void *zs;               /* SIGMA_RASTER: n x m sigmas as stored, float32 or float64 */
+    int zs_f32;
+    double sigma_factor;          /* metres per stored sigma */
+    void *unc;                    /* the standard errors, out's type and shape */
 } Kernel;
 
 /* The rows the stencils reach (i-2 .. i+2, or a window's rows) of the
@@ -108,6 +119,7 @@ typedef struct {
     unsigned char *ring_ok;       /* size rows of m flags: 1 where data */
     idx *slot_row;                /* size of them */
     int *slot_full;               /* every pixel in [lo, hi) holds data */
+    double *sring;                /* SIGMA_RASTER: size rows of m sigma^2 (metres^2), or NULL */
     int size;                     /* rows held: 5, or a window's rows if more */
     idx lo, hi;                   /* the columns converted */
 } Rows;
@@ -143,6 +155,22 @@ HOT static void convert(Rows *R, idx r, int slot)
             okr[c] &= mask[c] != 0;
     }
     R->slot_full[slot] = !memchr(okr + lo, 0, (size_t)(hi - lo));
+    if (k->zs) {  /* NaN (the sigma raster's nodata) stays NaN */
+        double *s2 = R->sring + slot * k->m, f = k->sigma_factor;
+        if (k->zs_f32) {
+            const float *src = (const float *)k->zs + r * k->m;
+            for (idx c = lo; c < hi; c++) {
+                double v = (double)src[c] * f;
+                s2[c] = v * v;
+            }
+        } else {
+            const double *src = (const double *)k->zs + r * k->m;
+            for (idx c = lo; c < hi; c++) {
+                double v = src[c] * f;
+                s2[c] = v * v;
+            }
+        }
+    }
 }
 
 static inline int slot_of(Rows *R, idx r)
@@ -169,6 +197,14 @@ static inline int holds(Rows *R, idx r, idx c)
         return 1;
     int slot = slot_of(R, r);
     return R->slot_full[slot] || R->ring_ok[slot * R->k->m + c];
+}
+
+/* sigma^2 (metres^2) at (r, c), inside the array. */
+static inline double s2_at(Rows *R, idx r, idx c)
+{
+    if (!R->k->zs)
+        return R->k->sigma2;
+    return R->sring[slot_of(R, r) * R->k->m + c];
 }
 
 /* Whether (r, c) is inside the array and holds data. */
@@ -226,6 +262,58 @@ static double central(Rows *R, idx i, idx j, int di, int dj, idx p, double h,
         }
         return (f0 - fm1) / (x ? x[p] - x[p - 1] : h);
     }
+    return NAN;
+}
+
+/* The variance of central()'s derivative at (i, j) along the axis of step
+ * (di, dj): sum w^2 sigma^2 over the pixels of the stencil central() takes
+ * there, the pixel itself included (its sigma unknown makes the variance
+ * unknown); the pixel's own weight w in *w0, for the covariance of the two
+ * axes, whose stencils share that pixel only. NaN where central() is NaN. */
+static double central_var(Rows *R, idx i, idx j, int di, int dj, idx p, double h,
+                          const double *x, const double *a, const double *b, const double *c,
+                          double *w0)
+{
+    const Kernel *k = R->k;
+    double s0 = s2_at(R, i, j);
+    int okm1 = ok(R, i - di, j - dj), okp1 = ok(R, i + di, j + dj);
+    if (okm1 && okp1) {
+        double sm1 = s2_at(R, i - di, j - dj), sp1 = s2_at(R, i + di, j + dj);
+        if (!x) {
+            double w = 1.0 / (2.0 * h);
+            *w0 = 0.0;
+            return (w * w) * (sm1 + sp1) + 0.0 * s0;
+        }
+        *w0 = b[p];
+        return ((a[p] * a[p]) * sm1 + (b[p] * b[p]) * s0) + (c[p] * c[p]) * sp1;
+    }
+    if (okp1 || okm1) {
+        int dir = okp1 ? 1 : -1;
+        double s1 = s2_at(R, i + dir * di, j + dir * dj);
+        if (k->edge_order == 2 && ok(R, i + 2 * dir * di, j + 2 * dir * dj)) {
+            double s2 = s2_at(R, i + 2 * dir * di, j + 2 * dir * dj), u0, u1, u2;
+            if (!x) {  /* (-3 f0 + 4 f1 - f2) / 2h, mirrored on the other side */
+                u0 = -1.5 / h, u1 = 2.0 / h, u2 = -0.5 / h;
+            } else if (okp1) {
+                double d1 = x[p + 1] - x[p], d2 = x[p + 2] - x[p + 1];
+                u0 = -(2.0 * d1 + d2) / (d1 * (d1 + d2));
+                u1 = (d1 + d2) / (d1 * d2);
+                u2 = -d1 / (d2 * (d1 + d2));
+            } else {
+                double d1 = x[p - 1] - x[p - 2], d2 = x[p] - x[p - 1];
+                u2 = d2 / (d1 * (d1 + d2));
+                u1 = -(d2 + d1) / (d1 * d2);
+                u0 = (2.0 * d2 + d1) / (d2 * (d1 + d2));
+            }
+            *w0 = x || okp1 ? u0 : -u0;
+            return ((u0 * u0) * s0 + (u1 * u1) * s1) + (u2 * u2) * s2;
+        }
+        double step = x ? (okp1 ? x[p + 1] - x[p] : x[p] - x[p - 1]) : h;
+        double u = 1.0 / step;
+        *w0 = okp1 ? -u : u;
+        return (u * u) * (s0 + s1);
+    }
+    *w0 = NAN;
     return NAN;
 }
 
@@ -304,6 +392,125 @@ static void horn(Rows *R, idx i, idx j, double *d_row, double *d_col)
               d_row, d_col);
 }
 
+/* Horn's 9 values are fills of real pixels: each a combination of at most 4. */
+typedef struct {
+    int n;
+    idx r[4], c[4];
+    double w[4];
+} Combo;
+
+/* Whether (r, c) gives Horn a value: data, and not NaN. */
+static inline int present(Rows *R, idx r, idx c)
+{
+    return holds(R, r, c) && !isnan(V(R, r, c));
+}
+
+/* rows_extended's (r, c) as a combination; 0 where it is NaN. */
+static int rows_combo(Rows *R, idx r, idx c, Combo *t)
+{
+    idx n = R->k->n;
+    t->n = 0;
+    if (r == -1 || r == n) {
+        idx a = r == -1 ? 0 : n - 1, b = r == -1 ? 1 : n - 2;
+        if (!present(R, a, c) || !present(R, b, c))
+            return 0;
+        t->n = 2;
+        t->r[0] = a, t->c[0] = c, t->w[0] = 2.0;
+        t->r[1] = b, t->c[1] = c, t->w[1] = -1.0;
+        return 1;
+    }
+    if (!present(R, r, c))
+        return 0;
+    t->n = 1;
+    t->r[0] = r, t->c[0] = c, t->w[0] = 1.0;
+    return 1;
+}
+
+/* extended()'s (r, c) as a combination; 0 where it is NaN. */
+static int extended_combo(Rows *R, idx r, idx c, int repeat_edge, Combo *t)
+{
+    idx m = R->k->m;
+    if (c != -1 && c != m)
+        return rows_combo(R, r, c, t);
+    idx edge = c == -1 ? 0 : m - 1, next = c == -1 ? 1 : m - 2;
+    Combo a, b;
+    if (!rows_combo(R, r, edge, &a))
+        return 0;
+    if (repeat_edge) {
+        *t = a;
+        return 1;
+    }
+    if (!rows_combo(R, r, next, &b))
+        return 0;
+    t->n = 0;
+    for (int u = 0; u < a.n; u++, t->n++)
+        t->r[t->n] = a.r[u], t->c[t->n] = a.c[u], t->w[t->n] = 2.0 * a.w[u];
+    for (int u = 0; u < b.n; u++, t->n++)
+        t->r[t->n] = b.r[u], t->c[t->n] = b.c[u], t->w[t->n] = -b.w[u];
+    return 1;
+}
+
+/* Horn's weights of its 9 values: d_row (rows run south), d_col. */
+static const double HORN_ROW[3][3] = {{-1, -2, -1}, {0, 0, 0}, {1, 2, 1}};
+static const double HORN_COL[3][3] = {{-1, 0, 1}, {-2, 0, 2}, {-1, 0, 1}};
+
+/* Var(d_row), Var(d_col), Cov from the real pixels' weights wr, wc (3x3 about
+ * the pixel, each times 8 steps) and their sigma^2, in one fixed order. */
+static inline void horn_sums_var(const double wr[3][3], const double wc[3][3],
+                                 const double s[3][3], double row_step, double col_step,
+                                 double *vr, double *vc, double *vrc)
+{
+    double a = 0.0, b = 0.0, ab = 0.0;
+    for (int u = 0; u < 3; u++)
+        for (int v = 0; v < 3; v++) {
+            a += (wr[u][v] * wr[u][v]) * s[u][v];
+            b += (wc[u][v] * wc[u][v]) * s[u][v];
+            ab += (wr[u][v] * wc[u][v]) * s[u][v];
+        }
+    double er = 8.0 * row_step, ec = 8.0 * col_step;
+    *vr = a / (er * er);
+    *vc = b / (ec * ec);
+    *vrc = ab / (er * ec);
+}
+
+/* The variances of Horn's derivatives at (i, j), by horn()'s rules: each of
+ * its 9 values a combination of real pixels (2a - b outside, the centre for a
+ * missing neighbour), so each real pixel's weight is the sum of its parts. */
+static void horn_var(Rows *R, idx i, idx j, double *vr, double *vc, double *vrc)
+{
+    const Kernel *k = R->k;
+    idx n = k->n, m = k->m;
+    if (!present(R, i, j)) {
+        *vr = *vc = *vrc = NAN;
+        return;
+    }
+    double wr[3][3] = {{0}}, wc[3][3] = {{0}}, s[3][3] = {{0}};
+    int used[3][3] = {{0}};
+    int inside = 1 <= i && i < n - 1 && 1 <= j && j < m - 1;
+    int repeat_edge = i == 0 || i == n - 1;
+    used[1][1] = 1;
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            Combo t;
+            int have = inside ? rows_combo(R, i - 1 + a, j - 1 + b, &t)
+                              : extended_combo(R, i - 1 + a, j - 1 + b, repeat_edge, &t);
+            if (!have) {
+                t.n = 1;
+                t.r[0] = i, t.c[0] = j, t.w[0] = 1.0;
+            }
+            for (int u = 0; u < t.n; u++) {
+                int du = (int)(t.r[u] - i) + 1, dv = (int)(t.c[u] - j) + 1;
+                wr[du][dv] += HORN_ROW[a][b] * t.w[u];
+                wc[du][dv] += HORN_COL[a][b] * t.w[u];
+                used[du][dv] = 1;
+            }
+        }
+    for (int u = 0; u < 3; u++)
+        for (int v = 0; v < 3; v++)
+            s[u][v] = used[u][v] ? s2_at(R, i - 1 + u, j - 1 + v) : 0.0;
+    horn_sums_var(wr, wc, s, k->row_step[i], k->col_step[j], vr, vc, vrc);
+}
+
 /* ---- one row of derivatives ---- */
 
 /* Whether rows r0:r1, columns c0:c1 all hold data. */
@@ -380,6 +587,88 @@ HOT static void derivatives(Rows *R, idx i, idx c0, idx c1, double *d_row, doubl
         pixel(R, i, j, &d_row[j - c0], &d_col[j - c0]);
 }
 
+/* The variances of d/drow, d/dcol and their covariance at one pixel of the
+ * 3x3 methods (central, Horn): the same stencils as pixel(). The window fit's
+ * fallback where a window does not determine the quadratic is central too. */
+static void pixel_var(Rows *R, idx i, idx j, double *vr, double *vc, double *vrc)
+{
+    const Kernel *k = R->k;
+    if (!holds(R, i, j)) {
+        *vr = *vc = *vrc = NAN;
+        return;
+    }
+    if (k->method != HORN) {
+        double w0r, w0c;
+        *vr = central_var(R, i, j, 1, 0, i, k->row_h, k->row_x, k->ra, k->rb, k->rc, &w0r);
+        *vc = central_var(R, i, j, 0, 1, j, k->col_h, k->col_x, k->ca, k->cb, k->cc, &w0c);
+        *vrc = (w0r * w0c) * s2_at(R, i, j);
+        return;
+    }
+    horn_var(R, i, j, vr, vc, vrc);
+}
+
+/* The variances of row i's d/drow and d/dcol, columns c0:c1, and their
+ * covariance (central, Horn), pixel by pixel as pixel_var() gives them: the
+ * interior of whole rows in loops, with the same operations. */
+HOT static void variances(Rows *R, idx i, idx c0, idx c1, double *vr, double *vc, double *vrc)
+{
+    const Kernel *k = R->k;
+    idx n = k->n, m = k->m;
+    int uniform = k->method == CENTRAL && !k->row_x && !k->col_x;
+    idx j0 = c0 > 1 ? c0 : 1, j1 = c1 < m - 1 ? c1 : m - 1;
+    int fast = (uniform || k->method == HORN) && 1 <= i && i < n - 1 && j0 < j1
+               && all_valid(R, i - 1, i + 2, j0 - 1, j1 + 1);
+    if (fast) {
+        double *ar = vr - c0, *ac = vc - c0, *arc = vrc - c0;
+        if (uniform) {
+            double wr = 1.0 / (2.0 * k->row_h), wc = 1.0 / (2.0 * k->col_h);
+            if (!k->zs) {
+                double s2 = k->sigma2, zero = 0.0 * s2;
+                double cr = (wr * wr) * (s2 + s2) + zero, cc = (wc * wc) * (s2 + s2) + zero;
+                double crc = (0.0 * 0.0) * s2;
+                for (idx j = j0; j < j1; j++)
+                    ar[j] = cr, ac[j] = cc, arc[j] = crc;
+            } else {
+                const double *above = R->sring + slot_of(R, i - 1) * m;
+                const double *row = R->sring + slot_of(R, i) * m;
+                const double *below = R->sring + slot_of(R, i + 1) * m;
+                for (idx j = j0; j < j1; j++) {
+                    ar[j] = (wr * wr) * (above[j] + below[j]) + 0.0 * row[j];
+                    ac[j] = (wc * wc) * (row[j - 1] + row[j + 1]) + 0.0 * row[j];
+                    arc[j] = (0.0 * 0.0) * row[j];
+                }
+            }
+        } else {
+            const double *za = row_of(R, i - 1), *zr = row_of(R, i), *zb = row_of(R, i + 1);
+            const double *sa = k->zs ? R->sring + slot_of(R, i - 1) * m : NULL;
+            const double *sr = k->zs ? R->sring + slot_of(R, i) * m : NULL;
+            const double *sb = k->zs ? R->sring + slot_of(R, i + 1) * m : NULL;
+            for (idx j = j0; j < j1; j++) {
+                int nan = 0;
+                for (int v = -1; v <= 1; v++)
+                    nan |= isnan(za[j + v]) | isnan(zr[j + v]) | isnan(zb[j + v]);
+                if (nan) {  /* NaN elevations: the full rules */
+                    horn_var(R, i, j, &ar[j], &ac[j], &arc[j]);
+                    continue;
+                }
+                double s[3][3];
+                for (int v = 0; v < 3; v++) {
+                    s[0][v] = sa ? sa[j - 1 + v] : k->sigma2;
+                    s[1][v] = sr ? sr[j - 1 + v] : k->sigma2;
+                    s[2][v] = sb ? sb[j - 1 + v] : k->sigma2;
+                }
+                horn_sums_var(HORN_ROW, HORN_COL, s, k->row_step[i], k->col_step[j],
+                              &ar[j], &ac[j], &arc[j]);
+            }
+        }
+    }
+    idx skip_from = fast ? j0 : c1, skip_to = fast ? j1 : c1;
+    for (idx j = c0; j < skip_from; j++)
+        pixel_var(R, i, j, &vr[j - c0], &vc[j - c0], &vrc[j - c0]);
+    for (idx j = skip_to; j < c1; j++)
+        pixel_var(R, i, j, &vr[j - c0], &vc[j - c0], &vrc[j - c0]);
+}
+
 /* ---- least-squares quadratic over a window: Evans-Young, Wood (1996) ---- */
 
 /*
@@ -453,7 +742,10 @@ static const int BP[6] = {2, 0, 1, 1, 0, 0};
 static const int BQ[6] = {0, 2, 1, 0, 1, 0};
 enum { COEF_X = 3, COEF_Y = 4 };
 
-enum { HAVE_Z01 = 1, HAVE_Z2 = 2, HAVE_D2 = 4 };
+enum { HAVE_Z01 = 1, HAVE_Z2 = 2, HAVE_D2 = 4, HAVE_G = 8, HAVE_Q = 16 };
+
+/* How a pixel of the row being computed was fit: nodata, way A or B, way C. */
+enum { FIT_NONE, FIT_AB, FIT_C };
 
 typedef struct {
     Rows *R;
@@ -479,6 +771,12 @@ typedef struct {
     double *wi;             /* per window row: v^q, v its whole row offset (way C) */
     int metric;             /* s or y are not whole pixel offsets (lat/lon, row_x) */
     int wm_ready;
+    /* standard errors */
+    double *gs;             /* size x 5 x width: G_0 .. G_4, sums of l^p sigma^2 (SIGMA_RASTER) */
+    double *qs;             /* size x width: sums of v^2 (SIGMA_FIT) */
+    double *sv;             /* m: a row's sigma^2, 0 at nodata */
+    unsigned char *how;     /* width: FIT_NONE, FIT_AB or FIT_C, per output pixel */
+    double *sigma_block;    /* their allocation */
 } Quad;
 
 static inline double *zsum(const Quad *Q, int slot, int p)
@@ -489,6 +787,16 @@ static inline double *zsum(const Quad *Q, int slot, int p)
 static inline double *hsum(const Quad *Q, int slot, int p)
 {
     return Q->hs + ((size_t)slot * 5 + (size_t)p) * (size_t)Q->width;
+}
+
+static inline double *gsum(const Quad *Q, int slot, int p)
+{
+    return Q->gs + ((size_t)slot * 5 + (size_t)p) * (size_t)Q->width;
+}
+
+static inline double *qsum(const Quad *Q, int slot)
+{
+    return Q->qs + (size_t)slot * (size_t)Q->width;
 }
 
 /* Offsets [lo, hi] from column j of its window of wc columns in m. */
@@ -629,6 +937,68 @@ HOT static void horizontal(Quad *Q, int slot, int need)
             idx lo, hi;
             span(j, Q->wc, m, &lo, &hi);
             moved_sums(v, j, lo, hi, NULL, NULL, &z2[j]);
+        }
+    }
+    if (need & HAVE_G) {
+        /* G_p = sum of l^p sigma^2 over the window's columns that hold data: the
+         * l = 0 term as 0 sigma^2, so that an unknown sigma there stays unknown */
+        const double *sr = Q->R->sring + (size_t)slot * (size_t)m;
+        double *w = Q->sv;
+        for (idx c = Q->R->lo; c < Q->R->hi; c++)
+            w[c] = full || ok[c] ? sr[c] : 0.0;
+        double *g[5];
+        for (int p = 0; p < 5; p++)
+            g[p] = gsum(Q, slot, p) - c0;
+        for (idx j = a; j < b; j++) {
+            double zero = 0.0 * w[j];
+            g[0][j] = w[j], g[1][j] = zero, g[2][j] = zero, g[3][j] = zero, g[4][j] = zero;
+        }
+        for (idx l = 1; l <= kc; l++) {
+            double l1 = (double)l, l2 = l1 * l1, l3 = l2 * l1, l4 = l2 * l2;
+            for (idx j = a; j < b; j++) {
+                double up = w[j + l], down = w[j - l];
+                g[0][j] += up + down;
+                g[1][j] += l1 * (up - down);
+                g[2][j] += l2 * (up + down);
+                g[3][j] += l3 * (up - down);
+                g[4][j] += l4 * (up + down);
+            }
+        }
+        for (idx j = c0; j < c1; j++) {
+            if (j == a)
+                j = b;
+            if (j >= c1)
+                break;
+            idx lo, hi;
+            double t[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+            span(j, Q->wc, m, &lo, &hi);
+            for (idx l = lo; l <= hi; l++) {
+                double l1 = (double)l, l2 = l1 * l1, x = w[j + l];
+                t[0] += x, t[1] += l1 * x, t[2] += l2 * x, t[3] += (l2 * l1) * x;
+                t[4] += (l2 * l2) * x;
+            }
+            for (int p = 0; p < 5; p++)
+                g[p][j] = t[p];
+        }
+    }
+    if (need & HAVE_Q) {
+        double *q = qsum(Q, slot) - c0;
+        for (idx j = a; j < b; j++)
+            q[j] = v[j] * v[j];
+        for (idx l = 1; l <= kc; l++)
+            for (idx j = a; j < b; j++)
+                q[j] += v[j + l] * v[j + l] + v[j - l] * v[j - l];
+        for (idx j = c0; j < c1; j++) {
+            if (j == a)
+                j = b;
+            if (j >= c1)
+                break;
+            idx lo, hi;
+            double t = 0.0;
+            span(j, Q->wc, m, &lo, &hi);
+            for (idx l = lo; l <= hi; l++)
+                t += v[j + l] * v[j + l];
+            q[j] = t;
         }
     }
     if (need & HAVE_D2) {
@@ -824,13 +1194,13 @@ static inline int nearly_flat(Quad *Q, idx i, idx j, double p, double q)
     return fabs(p) <= tol && fabs(q) <= tol && flat(Q, i, j);
 }
 
-/* Way C at pixel (i, j): the normal equations of its window's valid pixels;
- * the central differences where they do not determine the quadratic. With
- * Q->second, the second derivatives too (d2[0..2]: d/dcol^2, d/drow^2,
- * d/dcol drow), NaN where the quadratic is not determined. */
-static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col, double *d2)
+/* The normal equations of pixel (i, j)'s window: M, the 15 moments of its
+ * valid pixels' offsets; B, the 6 of the right side; Mi, M in whole pixel
+ * offsets (metric grids). With G, the moments weighted by sigma^2 (the
+ * sandwich's middle, SIGMA_RASTER); with zz, the sum of z^2 (SIGMA_FIT). */
+static void normal(Quad *Q, idx i, idx j, double *M, double *B, double *Mi, double *G,
+                   double *zz)
 {
-    const Kernel *k = Q->R->k;
     idx jj = j - Q->c0;
     if (!Q->wm_ready) {
         for (int t = 0; t < Q->wr; t++) {
@@ -848,9 +1218,9 @@ static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col, double *d
         }
         Q->wm_ready = 1;
     }
-    double M[15] = {0}, B[6] = {0}, Mi[15] = {0};
+    int want = HAVE_Z01 | HAVE_Z2 | (G ? HAVE_G : 0) | (zz ? HAVE_Q : 0);
     for (int t = 0; t < Q->wr; t++) {
-        int slot = ensure(Q, Q->ri + t, HAVE_Z01 | HAVE_Z2);
+        int slot = ensure(Q, Q->ri + t, want);
         const double *w = Q->wm + t * 15;
         double h[5], z[3];
         for (int p = 0; p < 5; p++)
@@ -865,7 +1235,74 @@ static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col, double *d
         if (Q->metric)
             for (int u = 0; u < 15; u++)  /* exact: whole numbers */
                 Mi[u] += Q->wi[t * 5 + MQ[u]] * h[MP[u]];
+        if (G)
+            for (int u = 0; u < 15; u++)
+                G[u] += w[u] * gsum(Q, slot, MP[u])[jj];
+        if (zz)
+            *zz += qsum(Q, slot)[jj];
     }
+}
+
+/* var[0..2] = Var(d/drow), Var(d/dcol), Cov at pixel (i, j) from its window's
+ * normal equations A (M as a 6x6 matrix, factored again here) and the fit
+ * beta: for one sigma, sigma^2 (A^-1)_de; for a sigma raster, the sandwich
+ * A^-1 (sum sigma_k^2 a_k a_k^T) A^-1, its middle the moments G; for the
+ * residuals, sigma^2 = RSS / (n - 6) with RSS = sum (z - c)^2 - beta'^T B'
+ * (the fit of z - c, c the pixel's own elevation: the same RSS as
+ * sum z^2 - beta^T B, with less cancellation), from the sum of z^2. */
+static void fit_var(Quad *Q, idx i, idx j, double A[6][6], const double *M, const double *B,
+                    const double *beta, const double *G, double zz, double *var)
+{
+    const Kernel *k = Q->R->k;
+    double ex[6] = {0, 0, 0, 1, 0, 0}, ey[6] = {0, 0, 0, 0, 1, 0}, g[6], h[6];
+    double vd, ve, cde;
+    if (!solve(6, A, ex, g) || !solve(6, A, ey, h)) {
+        var[0] = var[1] = var[2] = NAN;
+        return;
+    }
+    if (k->sigma == SIGMA_RASTER) {
+        double Gx[6] = {0}, Gy[6] = {0};
+        for (int a = 0; a < 6; a++)
+            for (int b = 0; b < 6; b++) {
+                double m = G[mono(BP[a] + BP[b], BQ[a] + BQ[b])];
+                Gx[a] += m * g[b];
+                Gy[a] += m * h[b];
+            }
+        vd = ve = cde = 0.0;
+        for (int a = 0; a < 6; a++) {
+            vd += g[a] * Gx[a];
+            ve += h[a] * Gy[a];
+            cde += g[a] * Gy[a];
+        }
+    } else {
+        double s2 = k->sigma2;
+        if (k->sigma == SIGMA_FIT) {
+            double n = M[0], c = V(Q->R, i, j);
+            double dev = (zz - 2.0 * c * B[5]) + (c * c) * n, cross = 0.0;
+            for (int a = 0; a < 6; a++)
+                cross += (a == 5 ? beta[a] - c : beta[a]) * (B[a] - c * A[a][5]);
+            double rss = dev - cross;
+            s2 = n > 6.0 ? (rss > 0.0 ? rss : 0.0) / (n - 6.0) : NAN;
+        }
+        vd = s2 * g[3], ve = s2 * h[4], cde = s2 * g[4];
+    }
+    var[0] = ve / (Q->hy * Q->hy);
+    var[1] = vd / (k->col_h * k->col_h);
+    var[2] = cde / (k->col_h * Q->hy);
+}
+
+/* Way C at pixel (i, j): the normal equations of its window's valid pixels;
+ * the central differences where they do not determine the quadratic. With
+ * Q->second, the second derivatives too (d2[0..2]: d/dcol^2, d/drow^2,
+ * d/dcol drow), NaN where the quadratic is not determined. With var, the
+ * variances (fit_var; the central differences' where they are taken, none
+ * from the residuals there). */
+static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col, double *d2, double *var)
+{
+    const Kernel *k = Q->R->k;
+    double M[15] = {0}, B[6] = {0}, Mi[15] = {0}, G[15] = {0}, zz = 0.0;
+    normal(Q, i, j, M, B, Mi, var && k->sigma == SIGMA_RASTER ? G : NULL,
+           var && k->sigma == SIGMA_FIT ? &zz : NULL);
     double A[6][6], c[6];
     int determined = M[0] >= 6.0;
     if (determined && Q->metric) {
@@ -883,6 +1320,8 @@ static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col, double *d
         *d_col = central(Q->R, i, j, 0, 1, j, k->col_h, k->col_x, k->ca, k->cb, k->cc);
         if (Q->second)
             d2[0] = d2[1] = d2[2] = NAN;
+        if (var)
+            pixel_var(Q->R, i, j, &var[0], &var[1], &var[2]);  /* NaN for SIGMA_FIT */
         return;
     }
     double p = c[COEF_X], q = c[COEF_Y];
@@ -896,12 +1335,164 @@ static void way_c(Quad *Q, idx i, idx j, double *d_row, double *d_col, double *d
         d2[1] = level ? 0.0 : 2.0 * c[1] / (Q->hy * Q->hy);
         d2[2] = level ? 0.0 : c[2] / (k->col_h * Q->hy);
     }
+    if (var)
+        fit_var(Q, i, j, A, M, B, c, G, zz, var);
+}
+
+/* Way A or B's variances at pixel (i, j) from the residuals (SIGMA_FIT), by
+ * the normal equations: the fit is that of way C on a whole window. */
+static void ab_fit_var(Quad *Q, idx i, idx j, double *var)
+{
+    double M[15] = {0}, B[6] = {0}, Mi[15] = {0}, zz = 0.0, A[6][6], c[6];
+    normal(Q, i, j, M, B, Mi, NULL, &zz);
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 6; b++)
+            A[a][b] = M[mono(BP[a] + BP[b], BQ[a] + BQ[b])];
+    if (!solve(6, A, B, c)) {
+        var[0] = var[1] = var[2] = NAN;
+        return;
+    }
+    fit_var(Q, i, j, A, M, B, c, NULL, zz, var);
+}
+
+/* The variances of row i's pixels fit by way A or B (Q->how), into var_r,
+ * var_c, var_rc (columns c0:c1): their linear weights are fixed, l / (wr S_2)
+ * and y / (wc S_2) for way A, the row weights wp, wq2, wq0 for way B, so that
+ * Var = sum of weight^2 sigma^2 over the window (separable: the G moments),
+ * or for one sigma a number per row; from the residuals, way A's RSS by the
+ * orthogonal basis 1, x, y, xy, x^2 - mean, y^2 - mean of a whole symmetric
+ * window, way B's by the normal equations. */
+static void ab_variances(Quad *Q, idx i, idx c0, idx c1, int way_a, double *var_r,
+                         double *var_c, double *var_rc)
+{
+    const Kernel *k = Q->R->k;
+    int wr = Q->wr, wc = Q->wc, kr = wr / 2, kc = wc / 2;
+    double *vr = var_r - c0, *vc = var_c - c0, *vrc = var_rc - c0;
+    const unsigned char *how = Q->how - c0;
+    double sx2 = (double)kc * (kc + 1) * (2 * kc + 1) / 3.0;
+    double sy2 = (double)kr * (kr + 1) * (2 * kr + 1) / 3.0;
+    if (way_a && k->sigma == SIGMA_UNIFORM) {
+        double s2 = k->sigma2;
+        double a = s2 / ((double)wr * sx2 * (k->col_h * k->col_h));
+        double b = s2 / ((double)wc * sy2 * (k->row_h * k->row_h));
+        for (idx j = c0; j < c1; j++)
+            if (how[j] == FIT_AB)
+                vr[j] = b, vc[j] = a, vrc[j] = 0.0;
+        return;
+    }
+    if (way_a && k->sigma == SIGMA_RASTER) {
+        double den_col = (double)wr * sx2 * k->col_h, den_row = (double)wc * sy2 * k->row_h;
+        for (idx j = c0; j < c1; j++) {
+            if (how[j] != FIT_AB)
+                continue;
+            double gc = 0.0, gr = 0.0, grc = 0.0;
+            for (int t = 0; t < wr; t++) {
+                int slot = Q->slot[t];
+                double v = (double)(t - kr);
+                gc += gsum(Q, slot, 2)[j - c0];
+                gr += (v * v) * gsum(Q, slot, 0)[j - c0];
+                grc += v * gsum(Q, slot, 1)[j - c0];
+            }
+            vc[j] = gc / (den_col * den_col);
+            vr[j] = gr / (den_row * den_row);
+            vrc[j] = grc / (den_col * den_row);
+        }
+        return;
+    }
+    if (way_a) {  /* SIGMA_FIT */
+        double mx = sx2 / (double)wc, my = sy2 / (double)wr, sx4 = 0.0, sy4 = 0.0;
+        for (int l = 1; l <= kc; l++)
+            sx4 += 2.0 * ((double)(l * l) * (double)(l * l));
+        for (int v = 1; v <= kr; v++)
+            sy4 += 2.0 * ((double)(v * v) * (double)(v * v));
+        double n = (double)wr * (double)wc;
+        double sxx = (double)wr * sx2, syy = (double)wc * sy2, sxy = sx2 * sy2;
+        double saa = (double)wr * (sx4 - sx2 * mx), sbb = (double)wc * (sy4 - sy2 * my);
+        double a = 1.0 / (sxx * (k->col_h * k->col_h)), b = 1.0 / (syy * (k->row_h * k->row_h));
+        for (idx j = c0; j < c1; j++) {
+            if (how[j] != FIT_AB)
+                continue;
+            idx jj = j - c0;
+            double sz = 0.0, sxz = 0.0, zz = 0.0, saz = 0.0, syz = 0.0, sxyz = 0.0, sbz = 0.0;
+            for (int t = 0; t < wr; t++) {
+                int slot = Q->slot[t];
+                sz += zsum(Q, slot, 0)[jj];
+                sxz += zsum(Q, slot, 1)[jj];
+                saz += zsum(Q, slot, 3)[jj];
+                zz += qsum(Q, slot)[jj];
+            }
+            double mid = zsum(Q, Q->slot[kr], 0)[jj];
+            for (int v = 1; v <= kr; v++) {
+                double after = zsum(Q, Q->slot[kr + v], 0)[jj];
+                double before = zsum(Q, Q->slot[kr - v], 0)[jj];
+                double dv = (double)v;
+                syz += dv * (after - before);
+                sxyz += dv * (zsum(Q, Q->slot[kr + v], 1)[jj] - zsum(Q, Q->slot[kr - v], 1)[jj]);
+                sbz += ((double)(v * v) - my) * ((after + before) - 2.0 * mid);
+            }
+            double c = V(Q->R, i, j), dev = (zz - 2.0 * c * sz) + (c * c) * n, s1 = sz - c * n;
+            double rss = dev - (s1 * s1) / n - (sxz * sxz) / sxx - (syz * syz) / syy
+                         - (sxyz * sxyz) / sxy - (saz * saz) / saa - (sbz * sbz) / sbb;
+            double s2 = (rss > 0.0 ? rss : 0.0) / (n - 6.0);
+            vc[j] = s2 * a, vr[j] = s2 * b, vrc[j] = 0.0;
+        }
+        return;
+    }
+    if (k->sigma == SIGMA_FIT) {
+        for (idx j = c0; j < c1; j++)
+            if (how[j] == FIT_AB) {
+                double var[3];
+                ab_fit_var(Q, i, j, var);
+                vr[j] = var[0], vc[j] = var[1], vrc[j] = var[2];
+            }
+        return;
+    }
+    /* way B: d = sum_t wp_t Z_1, e = sum_t (wq2_t Z_2 + wq0_t Z_0), in steps */
+    double dc = k->col_h * k->col_h, dr = Q->hy * Q->hy, drc = k->col_h * Q->hy;
+    if (k->sigma == SIGMA_UNIFORM) {
+        double h0 = (double)wc, h2 = 0.0, h4 = 0.0;
+        for (int l = 1; l <= kc; l++) {
+            double d2 = (double)(l * l);
+            h2 += 2.0 * d2;
+            h4 += 2.0 * (d2 * d2);
+        }
+        double vd = 0.0, ve = 0.0;
+        for (int t = 0; t < wr; t++) {
+            double wp = Q->wp[t], wq2 = Q->wq2[t], wq0 = Q->wq0[t];
+            vd += (wp * wp) * h2;
+            ve += ((wq2 * wq2) * h4 + 2.0 * (wq2 * wq0) * h2) + (wq0 * wq0) * h0;
+        }
+        double s2 = k->sigma2, a = (s2 * ve) / dr, b = (s2 * vd) / dc;
+        for (idx j = c0; j < c1; j++)
+            if (how[j] == FIT_AB)
+                vr[j] = a, vc[j] = b, vrc[j] = 0.0;
+        return;
+    }
+    for (idx j = c0; j < c1; j++) {  /* SIGMA_RASTER */
+        if (how[j] != FIT_AB)
+            continue;
+        idx jj = j - c0;
+        double vd = 0.0, ve = 0.0, cde = 0.0;
+        for (int t = 0; t < wr; t++) {
+            int slot = Q->slot[t];
+            double wp = Q->wp[t], wq2 = Q->wq2[t], wq0 = Q->wq0[t];
+            double g0 = gsum(Q, slot, 0)[jj], g1 = gsum(Q, slot, 1)[jj];
+            double g2 = gsum(Q, slot, 2)[jj], g3 = gsum(Q, slot, 3)[jj];
+            double g4 = gsum(Q, slot, 4)[jj];
+            vd += (wp * wp) * g2;
+            ve += ((wq2 * wq2) * g4 + 2.0 * (wq2 * wq0) * g2) + (wq0 * wq0) * g0;
+            cde += wp * (wq2 * g3 + wq0 * g1);
+        }
+        vr[j] = ve / dr, vc[j] = vd / dc, vrc[j] = cde / drc;
+    }
 }
 
 /* d/drow and d/dcol of row i, columns c0:c1, by the window fit; with Q->second
- * also d/dcol^2, d/drow^2 and d/dcol drow into d_cc, d_rr, d_rc. */
+ * also d/dcol^2, d/drow^2 and d/dcol drow into d_cc, d_rr, d_rc; with var_r
+ * (a sigma), their variances and covariance into var_r, var_c, var_rc. */
 HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double *d_col,
-                          double *d_cc, double *d_rr, double *d_rc)
+                          double *d_cc, double *d_rr, double *d_rc, double *var_r,
+                          double *var_c, double *var_rc)
 {
     const Kernel *k = Q->R->k;
     setup_row(Q, i);
@@ -915,6 +1506,13 @@ HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double 
     int want = way_b ? HAVE_Z01 | HAVE_Z2 : HAVE_Z01;
     if (second && way_a)
         want |= HAVE_D2;
+    if (var_r && k->sigma == SIGMA_RASTER && (way_a || way_b))
+        want |= HAVE_G;
+    if (var_r && k->sigma == SIGMA_FIT && way_a)
+        want |= HAVE_D2 | HAVE_Q;
+    if (var_r)
+        for (idx j = c0; j < c1; j++)
+            Q->how[j - c0] = (way_a || way_b) && a <= j && j < b ? FIT_AB : FIT_NONE;
     for (int t = 0; t < wr; t++) {
         Q->slot[t] = ensure(Q, Q->ri + t, want);
         all_whole &= whole(Q, Q->slot[t]);
@@ -1041,22 +1639,32 @@ HOT static void quadratic(Quad *Q, idx i, idx c0, idx c1, double *d_row, double 
             dr[j] = dc[j] = NAN;
             if (second)
                 rcc[j] = rrr[j] = rrc[j] = NAN;
+            if (var_r) {
+                Q->how[j - c0] = FIT_NONE;
+                var_r[j - c0] = var_c[j - c0] = var_rc[j - c0] = NAN;
+            }
             continue;
         }
         int fit = (way_a || way_b) && a <= j && j < b;
         for (int t = 0; fit && !all_whole && t < wr; t++)
             fit = whole(Q, Q->slot[t]) || hsum(Q, Q->slot[t], 0)[j - c0] == (double)wc;
         if (!fit) {
-            double d2[3];
-            way_c(Q, i, j, &dr[j], &dc[j], d2);
+            double d2[3], var[3];
+            way_c(Q, i, j, &dr[j], &dc[j], d2, var_r ? var : NULL);
             if (second)
                 rcc[j] = d2[0], rrr[j] = d2[1], rrc[j] = d2[2];
+            if (var_r) {
+                Q->how[j - c0] = FIT_C;
+                var_r[j - c0] = var[0], var_c[j - c0] = var[1], var_rc[j - c0] = var[2];
+            }
         } else if (way_b && nearly_flat(Q, i, j, dc[j] * col_h, dr[j] * hy)) {
             dr[j] = dc[j] = 0.0;
             if (second)
                 rcc[j] = rrr[j] = rrc[j] = 0.0;
         }
     }
+    if (var_r && (way_a || way_b))
+        ab_variances(Q, i, c0, c1, way_a, var_r, var_c, var_rc);
 }
 
 /* ---- the arctangent: vectorised, within 1 ulp of a correctly rounded one ---- */
@@ -1210,6 +1818,79 @@ HOT static void encode(const Kernel *k, idx r, idx width, const double *d_row, c
     }
 }
 
+/* ---- standard errors of the products: first-order propagation ---- */
+
+/*
+ * From p = dz/dx, q = dz/dy and their covariance (vx, vy, cxy, metres):
+ *   slope S = sqrt(p^2 + q^2):  Var S = (p^2 vx + 2pq cxy + q^2 vy) / S^2
+ *   degrees, radians: d atan(S) / dS = 1 / (1 + S^2)
+ *   aspect atan2(-p, -q):       Var A = (q^2 vx - 2pq cxy + p^2 vy) / S^4
+ * (Florinsky 1998). First order fails where S is within noise of 0: where S
+ * is below twice that standard error (S^4 <= 4 S^2 Var S, flat ground
+ * included) the slope's is sqrt(vx + vy), the root-mean-square error of the
+ * slope of flat ground (E S^2 = vx + vy there), and the aspect's 360/sqrt(12)
+ * degrees, that of a direction drawn at random; no aspect's is more than that.
+ */
+
+/* The standard deviation of a compass direction uniform on [0, 360): no information. */
+static const double ASPECT_UNIFORM_SE = 103.92304845413263;  /* 360 / sqrt(12) */
+
+static inline double slope_se(double p, double q, double vx, double vy, double cxy, int units)
+{
+    double s2 = p * p + q * q;
+    double num = ((p * p) * vx + 2.0 * (p * q) * cxy) + (q * q) * vy;
+    num = num < 0.0 ? 0.0 : num;  /* rounding; NaN stays NaN */
+    double se = s2 * s2 <= 4.0 * num ? sqrt(vx + vy) : sqrt(num / s2);
+    switch (units) {
+    case RATIO: return se;
+    case PERCENT: return 100.0 * se;
+    case DEGREES: return se / (1.0 + s2) * DEGREES_PER_RADIAN;
+    default: return se / (1.0 + s2);
+    }
+}
+
+static inline double aspect_se(double p, double q, double vx, double vy, double cxy)
+{
+    double s2 = p * p + q * q;
+    double num = ((p * p) * vx + 2.0 * (p * q) * cxy) + (q * q) * vy;
+    num = num < 0.0 ? 0.0 : num;
+    double across = ((q * q) * vx - 2.0 * (p * q) * cxy) + (p * p) * vy;
+    across = across < 0.0 ? 0.0 : across;
+    double se = sqrt(across) / s2 * DEGREES_PER_RADIAN;
+    se = se > ASPECT_UNIFORM_SE ? ASPECT_UNIFORM_SE : se;  /* NaN stays NaN */
+    se = s2 * s2 <= 4.0 * num ? ASPECT_UNIFORM_SE : se;
+    return s2 == 0.0 || p != p || q != q ? NAN : se;  /* no aspect, no error */
+}
+
+/* Encode row i's standard errors at out row r into k->unc (the output's bands). */
+HOT static void encode_se(const Kernel *k, idx r, idx width, const double *d_row,
+                          const double *d_col, const double *vy, const double *vx,
+                          const double *cxy)
+{
+    idx base = r * width, band = k->out_rows * width;
+    double v[RUN];
+    Kernel u = *k;
+    u.out = k->unc;
+    for (idx x0 = 0; x0 < width; x0 += RUN) {
+        idx n = width - x0 < RUN ? width - x0 : RUN;
+        const double *p = d_col + x0, *q = d_row + x0;
+        const double *ax = vx + x0, *ay = vy + x0, *axy = cxy + x0;
+        if (k->kind == GRADIENT) {
+            for (idx x = 0; x < n; x++) v[x] = p[x] != p[x] ? NAN : sqrt(ax[x]);
+            store(&u, base + x0, v, n);
+            for (idx x = 0; x < n; x++) v[x] = q[x] != q[x] ? NAN : sqrt(ay[x]);
+            store(&u, band + base + x0, v, n);
+            continue;
+        }
+        if (k->kind == ASPECT)
+            for (idx x = 0; x < n; x++) v[x] = aspect_se(p[x], q[x], ax[x], ay[x], axy[x]);
+        else
+            for (idx x = 0; x < n; x++)
+                v[x] = slope_se(p[x], q[x], ax[x], ay[x], axy[x], k->units);
+        store(&u, base + x0, v, n);
+    }
+}
+
 /* ---- curvatures: products of p, q, r, s, t (metres east and north) ---- */
 
 /*
@@ -1285,6 +1966,22 @@ static int quad_init(Quad *Q, Rows *R, idx c0, idx width, int size)
     double *block = malloc(sizeof(double) * doubles + (sizeof(idx) + 2 * sizeof(int) + 1) * n);
     if (!block)
         return -1;
+    Q->gs = Q->qs = Q->sv = Q->sigma_block = NULL;
+    Q->how = NULL;
+    if (R->k->sigma) {
+        int raster = R->k->sigma == SIGMA_RASTER, fit = R->k->sigma == SIGMA_FIT;
+        size_t gn = raster ? n * 5 * w : 0, sn = raster ? m : 0, qn = fit ? n * w : 0;
+        double *extra = malloc(sizeof(double) * (gn + sn + qn) + w + 1);
+        if (!extra) {
+            free(block);
+            return -1;
+        }
+        Q->sigma_block = extra;
+        Q->gs = raster ? extra : NULL;
+        Q->sv = raster ? extra + gn : NULL;
+        Q->qs = fit ? extra + gn + sn : NULL;
+        Q->how = (unsigned char *)(extra + gn + sn + qn);
+    }
     Q->R = R, Q->c0 = c0, Q->width = width, Q->tmpl_wc = -1;
     Q->second = R->k->kind == CURVATURE;
     Q->zs = block;
@@ -1318,21 +2015,28 @@ static int run(Kernel *k, idx r0, idx r1, idx c0, idx c1, idx out_row)
             size = wr > size ? wr : size;
             reach = wc - 1 > reach ? wc - 1 : reach;  /* a window moved to the edge */
         }
-    Rows R = {k, NULL, NULL, NULL, NULL, size, c0 > reach ? c0 - reach : 0,
+    Rows R = {k, NULL, NULL, NULL, NULL, NULL, size, c0 > reach ? c0 - reach : 0,
               c1 + reach < m ? c1 + reach : m};
     size_t ring = (size_t)size * (size_t)m;
     int second = k->kind == CURVATURE;
     double *d = malloc(sizeof(double) * ((size_t)(2 * width) + ring)
                        + (sizeof(idx) + sizeof(int) + 1) * (size_t)size + ring);
     double *d2 = second ? malloc(sizeof(double) * 3 * (size_t)width) : NULL;
+    /* the variances of d/drow, d/dcol and their covariance; sigma^2 of the ring's rows */
+    double *vars = k->sigma ? malloc(sizeof(double) * (3 * (size_t)width
+                                                       + (k->zs ? ring : 0))) : NULL;
     Quad Q;
     memset(&Q, 0, sizeof Q);
-    if (!d || (second && !d2)
+    R.sring = vars && k->zs ? vars + 3 * width : NULL;
+    if (!d || (second && !d2) || (k->sigma && !vars)
         || (k->method == QUADRATIC && quad_init(&Q, &R, c0, width, size) < 0)) {
         free(d);
         free(d2);
+        free(vars);
         return -1;
     }
+    double *var_r = vars, *var_c = vars ? vars + width : NULL;
+    double *var_rc = vars ? vars + 2 * width : NULL;
     /* the second derivatives d/dcol^2, d/drow^2, d/dcol drow; then d2z/dx2, d2z/dy2, d2z/dxdy */
     double *d_cc = d2, *d_rr = second ? d2 + width : NULL, *d_rc = second ? d2 + 2 * width : NULL;
     double *d_row = d, *d_col = d + width;
@@ -1343,10 +2047,33 @@ static int run(Kernel *k, idx r0, idx r1, idx c0, idx c1, idx out_row)
     for (int slot = 0; slot < size; slot++)
         R.slot_row[slot] = -1, R.slot_full[slot] = 0;
     for (idx i = r0; i < r1; i++) {
-        if (k->method == QUADRATIC)
-            quadratic(&Q, i, c0, c1, d_row, d_col, d_cc, d_rr, d_rc);
-        else
+        if (k->method == QUADRATIC) {
+            quadratic(&Q, i, c0, c1, d_row, d_col, d_cc, d_rr, d_rc, var_r, var_c, var_rc);
+        } else {
             derivatives(&R, i, c0, c1, d_row, d_col);
+            if (vars)
+                variances(&R, i, c0, c1, var_r, var_c, var_rc);
+        }
+        if (vars) {
+            /* the covariance to metres as the gradient: T C T^T, T = J^-T, or the
+             * column derivative over the row's parallel radius */
+            if (k->jac) {
+                const double *j = k->jac;
+                for (idx x = 0; x < width; x++) {
+                    double cc = var_c[x], rr = var_r[x], rc = var_rc[x];
+                    var_c[x] = ((j[0] * j[0]) * cc + 2.0 * (j[0] * j[1]) * rc) + (j[1] * j[1]) * rr;
+                    var_r[x] = ((j[2] * j[2]) * cc + 2.0 * (j[2] * j[3]) * rc) + (j[3] * j[3]) * rr;
+                    var_rc[x] = ((j[0] * j[2]) * cc + (j[0] * j[3] + j[1] * j[2]) * rc)
+                                + (j[1] * j[3]) * rr;
+                }
+            } else if (k->col_scale) {
+                double scale = k->col_scale[i];
+                for (idx x = 0; x < width; x++) {
+                    var_c[x] = var_c[x] / (scale * scale);
+                    var_rc[x] = var_rc[x] / scale;
+                }
+            }
+        }
         if (second) {
             /* to metres as the gradient below: H_world = J^-T H_pixel J^-1, or
              * the column derivative over the row's parallel radius (squared in r) */
@@ -1383,10 +2110,14 @@ static int run(Kernel *k, idx r0, idx r1, idx c0, idx c1, idx out_row)
             curvatures(k, out_row + i - r0, width, d_row, d_col, d_cc, d_rr, d_rc);
         else
             encode(k, out_row + i - r0, width, d_row, d_col);
+        if (vars)  /* dz/dy's variance in var_r, dz/dx's in var_c */
+            encode_se(k, out_row + i - r0, width, d_row, d_col, var_r, var_c, var_rc);
     }
     free(Q.zs);
+    free(Q.sigma_block);
     free(d);
     free(d2);
+    free(vars);
     return 0;
 }
 
@@ -1433,31 +2164,38 @@ static int vector(PyObject *obj, Py_buffer *view, idx n, const double **out, con
 PyDoc_STRVAR(fused_doc,
 "fused(z, mask, z_nodata, finite, r0, r1, c0, c1, method, edge_order, row_h, row_x, col_h, col_x,\n"
 "      row_step, col_step, col_scale, jacobian, z_factor, kind, units, light,\n"
-"      nodata, out, out_row, window, kinds)\n\n"
+"      nodata, out, out_row, window, kinds, sigma, sigma_value, z_sigma,\n"
+"      sigma_factor, uncertainty)\n\n"
 "Rows r0:r1, columns c0:c1 of z's output bands into out (bands, rows, c1 - c0),\n"
 "row r0 at out row out_row; terrain.core.fused documents the arguments.\n"
 "Optional arrays are None; window (the quadratic method's) is an int32 array\n"
 "of z's rows x 2: each row's window rows and columns; kinds (the curvature\n"
 "product's) an int32 array of the curvature of each band (terrain.core.CURVATURES).\n"
+"sigma (terrain.core.SIGMAS' index, 0 for none) asks for standard errors into\n"
+"uncertainty (out's type and shape): sigma_value metres (uniform), z_sigma an\n"
+"n x m float32 or float64 array of sigmas times sigma_factor metres (raster),\n"
+"or the window fit's residuals (fit).\n"
 "Releases the GIL while it computes.");
 
 static PyObject *fused(PyObject *self, PyObject *args)
 {
     PyObject *z_o, *mask_o, *nodata_o, *row_x_o, *col_x_o, *row_step_o, *col_step_o, *scale_o,
-        *jac_o, *light_o, *out_o, *win_o = Py_None, *kinds_o = Py_None;
+        *jac_o, *light_o, *out_o, *win_o = Py_None, *kinds_o = Py_None, *zs_o = Py_None,
+        *unc_o = Py_None;
+    double sigma_value = 0.0;
     idx r0, r1, c0, c1, out_row;
     Kernel k;
     memset(&k, 0, sizeof k);
-    if (!PyArg_ParseTuple(args, "OOOpnnnniidOdOOOOOdiiOdOn|OO", &z_o, &mask_o, &nodata_o,
+    if (!PyArg_ParseTuple(args, "OOOpnnnniidOdOOOOOdiiOdOn|OOidOdO", &z_o, &mask_o, &nodata_o,
                           &k.finite, &r0, &r1, &c0, &c1, &k.method, &k.edge_order,
                           &k.row_h, &row_x_o, &k.col_h, &col_x_o, &row_step_o, &col_step_o,
                           &scale_o, &jac_o, &k.z_factor,
                           &k.kind, &k.units, &light_o, &k.nodata, &out_o, &out_row, &win_o,
-                          &kinds_o))
+                          &kinds_o, &k.sigma, &sigma_value, &zs_o, &k.sigma_factor, &unc_o))
         return NULL;
 
     enum { Z, MASK, ROW_X, COL_X, ROW_STEP, COL_STEP, SCALE, JAC, LIGHT, OUT, WIN, KINDS,
-           NVIEWS };
+           ZS, UNC, NVIEWS };
     Py_buffer views[NVIEWS];
     int held[NVIEWS] = {0};
     PyObject *result = NULL;
@@ -1575,6 +2313,56 @@ static PyObject *fused(PyObject *self, PyObject *args)
         || out_row + (r1 - r0) > k.out_rows) {
         PyErr_SetString(PyExc_ValueError, "rows, columns or out do not fit z");
         goto done;
+    }
+    if (k.sigma < SIGMA_NONE || k.sigma > SIGMA_FIT) {
+        PyErr_SetString(PyExc_ValueError, "unknown sigma");
+        goto done;
+    }
+    if (k.sigma) {
+        if (k.kind != GRADIENT && k.kind != SLOPE && k.kind != ASPECT) {
+            PyErr_SetString(PyExc_ValueError,
+                            "standard errors go with the gradient, slope and aspect");
+            goto done;
+        }
+        if (k.sigma == SIGMA_FIT && k.method != QUADRATIC) {
+            PyErr_SetString(PyExc_ValueError, "sigma from the residuals needs the window fit");
+            goto done;
+        }
+        if (k.sigma == SIGMA_UNIFORM && !(sigma_value >= 0.0 && sigma_value < INFINITY)) {
+            PyErr_SetString(PyExc_ValueError, "sigma must be a finite number, 0 or more");
+            goto done;
+        }
+        k.sigma2 = k.sigma == SIGMA_UNIFORM ? sigma_value * sigma_value : NAN;
+        if (k.sigma == SIGMA_RASTER) {
+            int fz = zs_o == Py_None ? -1 : get(zs_o, &views[ZS], PyBUF_SIMPLE, 2, "fd",
+                                                "z_sigma");
+            if (fz < 0) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "a sigma raster needs z_sigma");
+                goto done;
+            }
+            held[ZS] = 1;
+            if (views[ZS].shape[0] != k.n || views[ZS].shape[1] != k.m) {
+                PyErr_SetString(PyExc_ValueError, "z_sigma: not the shape of z");
+                goto done;
+            }
+            k.zs = views[ZS].buf;
+            k.zs_f32 = fz == 0;
+        }
+        if (unc_o == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "standard errors need uncertainty");
+            goto done;
+        }
+        if (get(unc_o, &views[UNC], PyBUF_WRITABLE, 3, k.out_type == OUT_F64 ? "d" : "f",
+                "uncertainty") < 0)
+            goto done;
+        held[UNC] = 1;
+        if (views[UNC].shape[0] != views[OUT].shape[0] || views[UNC].shape[1] != k.out_rows
+            || views[UNC].shape[2] != views[OUT].shape[2]) {
+            PyErr_SetString(PyExc_ValueError, "uncertainty: not the shape of out");
+            goto done;
+        }
+        k.unc = views[UNC].buf;
     }
     coef = calloc((size_t)(3 * (k.n + k.m)), sizeof(double));
     if (!coef) {

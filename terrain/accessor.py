@@ -26,8 +26,8 @@ import numpy as np
 import xarray as xr
 
 from terrain.core import CURVATURES, Holes, default_jobs, halo
-from terrain.errors import BadInputError, RasterTooSmallError
-from terrain.options import Options
+from terrain.errors import BadInputError, RasterTooSmallError, UsageError
+from terrain.options import Options, ZSigma
 from terrain.spacing import (
     PixelGeometry,
     VerticalUnit,
@@ -179,12 +179,51 @@ def _dtype(dtype, options: Options) -> np.dtype:
     return np.result_type(dtype, np.float32)
 
 
-def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None, jobs=1):
+def _bands(z, fill, geometry: PixelGeometry, options: Options, inner=None, jobs=1,
+           sigma=None):
+    """The output bands, and with ``options.z_sigma`` their standard errors after them."""
     z = np.asarray(z)
     args = () if inner is None else (inner,)
     encoded = options.product == "hillshade"
-    return options.compute(z, _holes(z, fill), geometry, *args, encoded=encoded,
-                           dtype=_dtype(z.dtype, options), jobs=jobs)
+    out = options.compute(z, _holes(z, fill), geometry, *args, encoded=encoded,
+                          dtype=_dtype(z.dtype, options), jobs=jobs,
+                          sigma=None if sigma is None else _sigma_values(sigma))
+    return np.concatenate(out) if options.z_sigma is not None else out
+
+
+#: The name of a sigma DataArray's ZSigma.raster (the accessor's; no file).
+_SIGMA_ARRAY = "the z_sigma DataArray"
+
+
+def _sigma_values(sigma) -> np.ndarray:
+    """A block of a sigma array as the kernel takes it; negative or infinite refused."""
+    s = np.asarray(sigma)
+    if s.dtype not in (np.float32, np.float64):
+        s = s.astype(np.float64)
+    if ((s < 0) | np.isinf(s)).any():
+        raise BadInputError(f"{_SIGMA_ARRAY}: a standard error is a finite number, 0 or more "
+                            "(NaN where unknown)")
+    return s
+
+
+def _sigma_array(da: xr.DataArray, sigma, y: str, x: str):
+    """The sigma DataArray (or array) on ``da``'s grid, as (y, x) data (NumPy or Dask)."""
+    if isinstance(sigma, xr.DataArray):
+        if set(sigma.dims) != {y, x}:
+            raise BadInputError(f"{_SIGMA_ARRAY} has dims {tuple(sigma.dims)}, not "
+                                f"{da.dims}: give one standard error per pixel of the DEM")
+        sigma = sigma.transpose(y, x)
+        for dim in (y, x):
+            if sigma.sizes[dim] != da.sizes[dim] or not np.array_equal(
+                    sigma[dim].values, da[dim].values):
+                raise BadInputError(f"{_SIGMA_ARRAY} is not on the DEM's grid (its {dim!r} "
+                                    "coordinates differ): give one standard error per pixel")
+        return sigma.data
+    sigma = np.asarray(sigma)
+    if sigma.shape != da.shape:
+        raise BadInputError(f"{_SIGMA_ARRAY} of shape {sigma.shape} for a DEM of shape "
+                            f"{da.shape}: give one standard error per pixel")
+    return sigma
 
 
 def _depth(options: Options, geometry: PixelGeometry, shape: tuple[int, int]
@@ -205,7 +244,8 @@ def _depth(options: Options, geometry: PixelGeometry, shape: tuple[int, int]
     return depth, least
 
 
-def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int) -> list:
+def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int,
+          sigma=None) -> list:
     """Dask: each chunk computed with the estimator's halo from its neighbours.
 
     One task per chunk, one kernel call on its overlapped block; one array per
@@ -219,10 +259,14 @@ def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int) ->
     # every chunk must be able to lend a full halo to its neighbours
     data = data.rechunk(tuple(ensure_minimum_chunksize(size, c)
                               for size, c in zip(least, data.chunks, strict=True)))
+    arrays = [data]
+    if sigma is not None:  # chunked as the elevations
+        arrays.append(sigma.rechunk(data.chunks) if hasattr(sigma, "dask")
+                      else dsa.from_array(sigma, chunks=data.chunks))
     starts = [np.cumsum((0, *c)) for c in data.chunks]
     dtype = _dtype(data.dtype, options)
 
-    def block(z, block_info=None):
+    def block(z, s=None, block_info=None):
         i, j = block_info[0]["chunk-location"]
         r0, r1 = starts[0][i], starts[0][i + 1]
         c0, c1 = starts[1][j], starts[1][j + 1]
@@ -230,16 +274,17 @@ def _lazy(data, fill, geometry: PixelGeometry, options: Options, nbands: int) ->
         top, left = max(r0 - depth[0], 0), max(c0 - depth[1], 0)
         window = geometry.window(slice(top, top + z.shape[0]), slice(left, left + z.shape[1]))
         inner = (slice(r0 - top, r1 - top), slice(c0 - left, c1 - left))
-        bands = _bands(z, fill, window, options, inner)
+        bands = _bands(z, fill, window, options, inner, sigma=s)
         return bands[0] if nbands == 1 else bands
 
     # named from what determines the result, so that Dask need not pickle
     # `block` to name it (a few ms per call)
-    name = f"terrain-{options.product}-" + tokenize(data.name, fill, geometry, options, nbands)
+    name = f"terrain-{options.product}-" + tokenize(*(a.name for a in arrays), fill, geometry,
+                                                    options, nbands)
     shape = ({"chunks": data.chunks} if nbands == 1
              else {"chunks": ((nbands,), *data.chunks), "new_axis": 0})
     result = dsa.map_overlap(
-        block, data, depth=depth, boundary="none", trim=False, allow_rechunk=False,
+        block, *arrays, depth=depth, boundary="none", trim=False, allow_rechunk=False,
         dtype=dtype, meta=np.empty((0,) * (2 if nbands == 1 else 3), dtype=dtype),
         name=name, **shape,
     )
@@ -277,8 +322,10 @@ def _check_coordinates(da: xr.DataArray, dim: str) -> None:
         )
 
 
-def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
-    """The output bands of ``options`` for a 2-D elevation DataArray."""
+def compute(da: xr.DataArray, options: Options, sigma=None) -> list[xr.DataArray]:
+    """The output bands of ``options`` for a 2-D elevation DataArray; with
+    ``options.z_sigma``, their standard errors after them (named ``<band>_se``).
+    ``sigma`` is a sigma DataArray (or array) on ``da``'s grid, in its vertical unit."""
     y, x = _spatial_dims(da)
     extra = [d for d in da.dims if d not in (y, x)]
     if extra:
@@ -299,22 +346,60 @@ def compute(da: xr.DataArray, options: Options) -> list[xr.DataArray]:
         _check_coordinates(da, dim)
     crs = _crs(da, y)
     geometry = _geometry(da, y, x, crs)
-    options = options.with_vertical(_vertical(da, crs, options.z_factor))
+    vertical = _vertical(da, crs, options.z_factor)
+    options = options.with_vertical(vertical)
+    if sigma is not None:
+        sigma = _sigma_array(da, sigma, y, x)
+        options = options.with_sigma_factor(vertical.metres)
+    if options.z_sigma is not None:
+        options.check_fit_window(geometry, da.sizes[y])
     fill = _fill_value(da)
     names = [_NAMES[b] for b in options.bands]
+    units = list(options.band_units)
+    long_names = [_LONG_NAMES[name] for name in names]
+    if options.z_sigma is not None:
+        names += [f"{name}_se" for name in names]
+        units += units
+        long_names += [f"standard error of {name}" for name in long_names]
     if hasattr(da.data, "dask"):
-        data = _lazy(da.data, fill, geometry, options, len(names))
+        data = _lazy(da.data, fill, geometry, options, len(names), sigma)
     else:
-        data = _bands(da.values, fill, geometry, options, jobs=default_jobs())
+        values = None if sigma is None else np.asarray(sigma)
+        data = _bands(da.values, fill, geometry, options, jobs=default_jobs(), sigma=values)
     coords = {k: v for k, v in da.coords.items() if set(v.dims) <= {y, x}}
+    sigma_attrs = {} if options.z_sigma is None else {
+        key.lower(): value for key, value in options.uncertainty_tags(
+            _SIGMA_ARRAY if sigma is not None else None).items()}
     return [
         xr.DataArray(
             data[i], dims=(y, x), coords=coords, name=name,
-            attrs={"units": unit, "long_name": _LONG_NAMES[name],
-                   **({"_FillValue": 0} if options.product == "hillshade" else {})},
+            attrs={"units": unit, "long_name": long_name,
+                   **({"_FillValue": 0} if options.product == "hillshade" else {}),
+                   **(sigma_attrs if name.endswith("_se") else {})},
         )
-        for i, (name, unit) in enumerate(zip(names, options.band_units, strict=True))
+        for i, (name, unit, long_name) in enumerate(zip(names, units, long_names, strict=True))
     ]
+
+
+def _uncertain(z_sigma, uncertainty: bool) -> tuple[ZSigma | None, object]:
+    """Options' z_sigma and the sigma array from the accessor's ``z_sigma`` and
+    ``uncertainty``: both or neither."""
+    if bool(uncertainty) != (z_sigma is not None):
+        raise UsageError(
+            "uncertainty=True needs z_sigma (the elevations' standard error: metres, a "
+            "DataArray of them, or 'fit')" if uncertainty else
+            "z_sigma goes with uncertainty=True (a Dataset with the standard errors beside "
+            "the result)")
+    if z_sigma is None:
+        return None, None
+    if isinstance(z_sigma, xr.DataArray | np.ndarray):
+        return ZSigma(raster=_SIGMA_ARRAY), z_sigma
+    parsed = ZSigma.parse(z_sigma)
+    if parsed.raster is not None:  # a string that is neither a number nor "fit"
+        raise UsageError(f"z_sigma {z_sigma!r}: the accessor takes a number of metres, a "
+                         "DataArray on the DEM's grid, or 'fit' (open a sigma raster with "
+                         "rioxarray first)")
+    return parsed, None
 
 
 @xr.register_dataarray_accessor("terrain")
@@ -325,29 +410,44 @@ class TerrainAccessor:
         self._da = da
 
     def gradient(self, edge_order: int = 2, z_factor: float | None = None,
-                 method: str | None = None, window: int | str | None = None) -> xr.Dataset:
+                 method: str | None = None, window: int | str | None = None,
+                 z_sigma=None, uncertainty: bool = False) -> xr.Dataset:
         """``dzdx`` (east) and ``dzdy`` (north), metre per metre.
 
         ``window`` (an odd pixel count, or a length such as ``"30m"``) fits a
         least-squares quadratic over that window at every pixel (the
         ``quadratic`` method); ``method`` is ``central`` (the default), ``horn``
-        or ``quadratic``.
+        or ``quadratic``. With ``uncertainty=True`` and ``z_sigma`` (the
+        elevations' standard error: metres, a DataArray of them on this grid
+        in its vertical unit, or ``"fit"``), also ``dzdx_se`` and ``dzdy_se``.
         """
-        options = Options("gradient", "ratio", edge_order, z_factor, method, window=window)
-        return xr.Dataset({band.name: band for band in compute(self._da, options)})
+        z, sigma = _uncertain(z_sigma, uncertainty)
+        options = Options("gradient", "ratio", edge_order, z_factor, method, window=window,
+                          z_sigma=z)
+        return xr.Dataset({band.name: band for band in compute(self._da, options, sigma)})
 
     def slope(self, units: str = "ratio", edge_order: int = 2, z_factor: float | None = None,
-              method: str | None = None, window: int | str | None = None) -> xr.DataArray:
+              method: str | None = None, window: int | str | None = None,
+              z_sigma=None, uncertainty: bool = False) -> xr.DataArray | xr.Dataset:
         """Slope in ``ratio`` (m/m), ``percent``, ``degrees`` or ``radians``; ``window``
-        as for :meth:`gradient`."""
-        options = Options("slope", units, edge_order, z_factor, method, window=window)
-        return compute(self._da, options)[0]
+        as for :meth:`gradient`. With ``uncertainty=True`` (and ``z_sigma``, as for
+        :meth:`gradient`), a Dataset: ``slope`` and ``slope_se``, its standard error."""
+        z, sigma = _uncertain(z_sigma, uncertainty)
+        options = Options("slope", units, edge_order, z_factor, method, window=window,
+                          z_sigma=z)
+        bands = compute(self._da, options, sigma)
+        return bands[0] if z is None else xr.Dataset({band.name: band for band in bands})
 
     def aspect(self, edge_order: int = 2, z_factor: float | None = None,
-               method: str | None = None, window: int | str | None = None) -> xr.DataArray:
-        """Compass degrees of the downslope direction; NaN where flat."""
-        options = Options("aspect", "ratio", edge_order, z_factor, method, window=window)
-        return compute(self._da, options)[0]
+               method: str | None = None, window: int | str | None = None,
+               z_sigma=None, uncertainty: bool = False) -> xr.DataArray | xr.Dataset:
+        """Compass degrees of the downslope direction; NaN where flat. With
+        ``uncertainty=True`` (and ``z_sigma``), a Dataset: ``aspect`` and ``aspect_se``."""
+        z, sigma = _uncertain(z_sigma, uncertainty)
+        options = Options("aspect", "ratio", edge_order, z_factor, method, window=window,
+                          z_sigma=z)
+        bands = compute(self._da, options, sigma)
+        return bands[0] if z is None else xr.Dataset({band.name: band for band in bands})
 
     def hillshade(self, azimuth: float = 315.0, altitude: float = 45.0,
                   z_factor: float | None = None, method: str | None = None,

@@ -30,7 +30,7 @@ from terrain.io import (
     is_local,
     open_dem,
 )
-from terrain.options import Options
+from terrain.options import Options, ZSigma
 from terrain.pipeline import MIN_BLOCK
 from terrain.storage import vsi_path
 from terrain.units import SLOPE_UNITS
@@ -58,6 +58,29 @@ def _parse_window(ctx, param, value) -> Window | None:
     except UsageError as e:
         raise click.BadParameter(str(e).partition(": ")[2], ctx, param) from None
 
+
+def _parse_z_sigma(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return ZSigma.parse(value)
+    except UsageError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+
+
+#: The standard errors' options, defined once, for the commands that take them
+#: (slope, aspect, gradient).
+_UNCERTAINTY = [
+    click.option("--z-sigma", default=None, metavar="S|RASTER|fit", callback=_parse_z_sigma,
+                 help="The elevations' standard error, uncorrelated from pixel to pixel: S "
+                      "metres (whatever unit the DEM is in), a RASTER of them on the DEM's "
+                      "grid (in its vertical unit), or fit: each window's residuals (--window "
+                      "5 or more). With --uncertainty."),
+    click.option("--uncertainty", default=None, metavar="PATH", type=click.Path(),
+                 help="Also write the standard error of each output value to this GeoTIFF "
+                      "(float32, the output's units; with --out-dir, a folder), from "
+                      "--z-sigma."),
+]
 
 #: Options every command shares, defined once, in the order a user needs them:
 #: how to compute, what the DEM holds, where and how to write, tile sets, the run.
@@ -121,10 +144,13 @@ _SHARED = {
 }
 
 
-def _common(*own):
-    """The command's own options first, then the shared ones, in :data:`_SHARED`'s order."""
+def _common(*own, uncertain: bool = False):
+    """The command's own options first, then the shared ones, in :data:`_SHARED`'s order;
+    ``uncertain`` adds the standard errors' (:data:`_UNCERTAINTY`) after how to compute."""
     def decorate(f):
-        for option in reversed([*own, *(o for group in _SHARED.values() for o in group)]):
+        shared = [o for name, group in _SHARED.items()
+                  for o in (*group, *(_UNCERTAINTY if uncertain and name == "compute" else ()))]
+        for option in reversed([*own, *shared]):
             f = option(f)
         return click.argument("paths", nargs=-1, metavar="DEM OUT | TILE...",
                               type=click.Path())(f)
@@ -167,7 +193,11 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
         kwargs.pop("altitude", 45.0),
         kwargs.pop("window"),
         kwargs.pop("kind", None),
+        kwargs.pop("z_sigma", None),
     )
+    uncertainty = kwargs.pop("uncertainty", None)
+    if uncertainty is not None:
+        _RAW_NAMES.add(uncertainty)
     if out_dir is not None and preview_png is not None:
         raise click.UsageError("--preview takes a single DEM, not a tile set")
     if from_list is not None:
@@ -196,13 +226,13 @@ def _run(product: str, paths: tuple[str, ...], quiet: bool, out_dir: str | None,
     progress = _Progress(product, quiet)
     try:
         if out_dir is None:
-            pipeline.run(*paths, options, progress=progress, **kwargs)
+            pipeline.run(*paths, options, progress=progress, uncertainty=uncertainty, **kwargs)
             if preview_png is not None:  # drawn from the output, read back if uploaded
                 preview.preview_raster(vsi_path(paths[1]), preview_png, product,
                                        overwrite=kwargs.get("overwrite", False))
             return
         failed = tiles.run_tiles(paths, out_dir, options, scheduler=scheduler,
-                                 progress=progress, **kwargs)
+                                 progress=progress, uncertainty=uncertainty, **kwargs)
     finally:
         progress.close()
     if failed:
@@ -254,7 +284,7 @@ def cli():
 
 @cli.command()
 @_common(click.option("--units", type=click.Choice(SLOPE_UNITS), default="ratio",
-                      show_default=True, help="ratio is metre per metre."))
+                      show_default=True, help="ratio is metre per metre."), uncertain=True)
 def slope(paths, preview, **kwargs):
     """Slope of DEM, written to the GeoTIFF OUT; or of a tile set, one output per tile.
 
@@ -264,6 +294,8 @@ def slope(paths, preview, **kwargs):
       terrain slope dem.tif slope_deg.tif --units degrees --z-factor 0.3048
       terrain slope dem.tif slope.tif --method horn --preview slope.png
       terrain slope lidar_1m.tif slope_10m.tif --window 10m
+      terrain slope dem.tif slope.tif --z-sigma 0.1 --uncertainty slope_se.tif
+      terrain slope lidar_1m.tif slope.tif --window 9 --z-sigma fit --uncertainty se.tif
       terrain slope tiles/*.tif --out-dir slopes/ --jobs 4
       terrain slope 'srtm/*.hgt' --out-dir slopes/ --scheduler tcp://scheduler:8786
       terrain slope https://example.com/cop30/N45_E006.tif slope.tif
@@ -273,26 +305,28 @@ def slope(paths, preview, **kwargs):
 
 
 @cli.command()
-@_common()
+@_common(uncertain=True)
 def gradient(paths, preview, **kwargs):
     """dz/dx (east) and dz/dy (north) of DEM, m/m, as the 2 bands of OUT.
 
     \b
     Examples:
       terrain gradient dem.tif gradient.tif
+      terrain gradient dem.tif gradient.tif --z-sigma dem_error.tif --uncertainty se.tif
       terrain gradient tiles/ --out-dir gradients/
     """
     _run("gradient", paths, preview_png=preview, **kwargs)
 
 
 @cli.command()
-@_common()
+@_common(uncertain=True)
 def aspect(paths, preview, **kwargs):
     """Aspect of DEM: compass degrees of the downslope direction; flat = nodata.
 
     \b
     Examples:
       terrain aspect dem.tif aspect.tif
+      terrain aspect dem.tif aspect.tif --z-sigma 2 --uncertainty aspect_se.tif
       terrain aspect tiles/ --out-dir aspects/
     """
     _run("aspect", paths, preview_png=preview, **kwargs)

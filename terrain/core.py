@@ -50,7 +50,8 @@ from terrain.errors import RasterTooSmallError, UsageError
 from terrain.units import SLOPE_UNITS, check_units
 
 __all__ = [
-    "CURVATURES", "EDGE_ORDERS", "HALO", "MAX_WINDOW", "METHODS", "PRODUCTS", "Holes", "Window",
+    "CURVATURES", "EDGE_ORDERS", "HALO", "MAX_WINDOW", "METHODS", "PRODUCTS", "SIGMAS",
+    "UNCERTAIN_PRODUCTS", "Holes", "Window",
     "check_kinds", "context", "default_jobs", "fused", "gradient", "halo", "horn", "quadratic",
     "uniform_step", "window_pixels",
 ]
@@ -82,6 +83,17 @@ PRODUCTS = ("gradient", "slope", "aspect", "hillshade", "curvature")
 #: d²z/dx², d²z/dy² and d²z/dxdy themselves.
 CURVATURES = ("profile", "tangential", "plan", "mean", "gaussian", "maximal", "minimal",
               "dxx", "dyy", "dxy")
+
+#: Where the standard errors' sigma comes from (:func:`fused`'s ``z_sigma``): none,
+#: one number (metres), one per pixel (an array), or the window fit's residuals.
+SIGMAS = (None, "uniform", "raster", "fit")
+
+#: The products that have standard errors (:func:`fused`'s ``z_sigma``).
+UNCERTAIN_PRODUCTS = ("gradient", "slope", "aspect")
+
+#: The smallest window, pixels along each axis, whose residuals estimate sigma
+#: (``z_sigma="fit"``): 25 pixels less the 6 coefficients leave 19 degrees of freedom.
+FIT_SIGMA_WINDOW = 5
 
 #: Rows per thread below which :func:`fused` does not split the work.
 _MIN_ROWS_PER_JOB = 64
@@ -438,8 +450,13 @@ def fused(
     jobs: int = 1,
     window: int | tuple[int, int] | np.ndarray | None = None,
     kinds: tuple[str, ...] | None = None,
-) -> np.ndarray:
+    z_sigma: float | str | np.ndarray | None = None,
+    sigma_factor: float = 1.0,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The output bands of ``z`` in one compiled pass, shape (bands, rows, cols).
+
+    With ``z_sigma``, also the standard error of each output value, in its
+    units, as a second array of the same shape and type: ``(bands, errors)``.
 
     Parameters
     ----------
@@ -484,6 +501,15 @@ def fused(
         The curvature product's bands, names of :data:`CURVATURES` (in 1/m of
         the metres east and north that ``row``, ``col``, ``col_scale`` or
         ``jacobian`` give, like the gradient). float64 or float32 only.
+    z_sigma, sigma_factor
+        The elevations' standard error, uncorrelated from pixel to pixel, for
+        the products of :data:`UNCERTAIN_PRODUCTS`: a number (metres), an
+        array of ``z``'s shape (NaN where unknown) whose values times
+        ``sigma_factor`` are metres, or ``"fit"``: each window's residuals,
+        sqrt(RSS / (n - 6)) (the quadratic method). Propagated exactly
+        through the weights each pixel's stencil or window used, then to the
+        product to first order; docs/conventions.md ("Uncertainty") gives the
+        formulas and what the errors hold where the slope is within noise of 0.
 
     Examples
     --------
@@ -512,7 +538,10 @@ def fused(
         codes = np.array([_curvature_code(kind) for kind in check_kinds(kinds)], dtype=np.int32)
     elif kinds is not None:
         raise UsageError(f"kinds go with the curvature product, not {product!r}")
+    sigma, sigma_value, sigma_array = _sigma(z_sigma, product, method)
     f = _elevations(z)
+    if sigma_array is not None and sigma_array.shape != f.shape:
+        raise UsageError(f"sigmas of shape {sigma_array.shape} for elevations of shape {f.shape}")
     n, m = f.shape
     holes = valid if isinstance(valid, Holes) else Holes(mask=valid)
     mask = holes.mask
@@ -552,6 +581,12 @@ def fused(
         raise UsageError(f"results can be float64, float32 or uint8, not {out.dtype}")
     if codes is not None and out.dtype == np.uint8:
         raise UsageError("curvatures are float64 or float32, not uint8")
+    errors = None
+    if sigma:
+        if out.dtype == np.uint8:
+            raise UsageError("standard errors are float64 or float32, not uint8")
+        errors = np.empty_like(out)
+    extra = () if not sigma else (sigma, sigma_value, sigma_array, float(sigma_factor), errors)
 
     def run(start: int, stop: int) -> None:
         _kernel.fused(
@@ -559,18 +594,48 @@ def fused(
             edge_order, row_h, row_x, col_h, col_x, row_step, col_step, scale, inverse_t,
             float(z_factor),
             PRODUCTS.index(product), SLOPE_UNITS.index(units), light, float(nodata), out,
-            start - r0, win, codes,
+            start - r0, win, codes, *extra,
         )
 
     jobs = max(1, min(jobs, (r1 - r0) // _MIN_ROWS_PER_JOB))
     if jobs == 1:
         run(r0, r1)
-        return out
-    bounds = np.linspace(r0, r1, jobs + 1).astype(int)
-    with ThreadPoolExecutor(jobs) as pool:
-        for done in [pool.submit(run, a, b) for a, b in itertools.pairwise(bounds)]:
-            done.result()
-    return out
+    else:
+        bounds = np.linspace(r0, r1, jobs + 1).astype(int)
+        with ThreadPoolExecutor(jobs) as pool:
+            for done in [pool.submit(run, a, b) for a, b in itertools.pairwise(bounds)]:
+                done.result()
+    return out if errors is None else (out, errors)
+
+
+def _sigma(z_sigma, product: str, method: str) -> tuple[int, float, np.ndarray | None]:
+    """``z_sigma`` as the kernel takes it: (index in :data:`SIGMAS`, metres, array)."""
+    if z_sigma is None:
+        return 0, 0.0, None
+    if product not in UNCERTAIN_PRODUCTS:
+        raise UsageError(f"standard errors go with {', '.join(UNCERTAIN_PRODUCTS)}, "
+                         f"not {product!r}")
+    if isinstance(z_sigma, str):
+        if z_sigma != "fit":
+            raise UsageError(f"z_sigma {z_sigma!r}: a number (metres), an array, or 'fit'")
+        if method != "quadratic":
+            raise UsageError("z_sigma='fit' takes sigma from the window fit's residuals: "
+                             "it needs the quadratic method (a window of 5 or more)")
+        return SIGMAS.index("fit"), 0.0, None
+    if np.ndim(z_sigma) == 0:
+        if isinstance(z_sigma, bool) or not isinstance(z_sigma, (int, float, np.number)):
+            raise UsageError(f"z_sigma must be a number of metres, not {z_sigma!r}")
+        value = float(z_sigma)
+        if not 0 <= value < math.inf:
+            raise UsageError(f"z_sigma must be a finite number of metres, 0 or more, "
+                             f"not {z_sigma!r}")
+        return SIGMAS.index("uniform"), value, None
+    array = np.asarray(z_sigma)
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    if array.ndim != 2:
+        raise UsageError(f"sigmas must be a 2-D array, got {array.ndim} dimensions")
+    return SIGMAS.index("raster"), 0.0, np.ascontiguousarray(array)
 
 
 def check_kinds(kinds) -> tuple[str, ...]:

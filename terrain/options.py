@@ -7,19 +7,29 @@ one pass of the compiled kernel from elevations to encoded output bands.
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from terrain import core
 from terrain import units as _units
-from terrain.core import CURVATURES, EDGE_ORDERS, METHODS, Window, check_kinds
+from terrain.core import (
+    CURVATURES,
+    EDGE_ORDERS,
+    FIT_SIGMA_WINDOW,
+    METHODS,
+    UNCERTAIN_PRODUCTS,
+    Window,
+    check_kinds,
+)
 from terrain.errors import UsageError
 from terrain.io import NODATA
 from terrain.spacing import PixelGeometry, VerticalUnit
 
-__all__ = ["PRODUCTS", "Options"]
+__all__ = ["PRODUCTS", "Options", "ZSigma"]
 
 #: What each command writes: band descriptions (curvature: one band per kind,
 #: named after it; see :attr:`Options.bands`).
@@ -37,6 +47,78 @@ _UNIT_LABELS = {"ratio": "m/m", "percent": "%", "degrees": "degree", "radians": 
 #: Each curvature's unit: 1/m, Gaussian curvature 1/m² (UDUNITS spellings).
 CURVATURE_UNITS = {kind: "1/m2" if kind == "gaussian" else "1/m" for kind in CURVATURES}
 
+#: What the standard errors hold where the slope is within noise of 0 (the file's tag).
+NEAR_FLAT = ("where the slope is at most twice its first-order standard error: slope "
+             "sqrt(var dz/dx + var dz/dy), aspect 103.923 degrees (360/sqrt(12))")
+
+
+@dataclass(frozen=True)
+class ZSigma:
+    """The elevations' standard error, uncorrelated from pixel to pixel.
+
+    One of: ``metres``, one number for every pixel, in metres whatever unit
+    the elevations are stored in; ``raster``, the path of a raster on the
+    DEM's grid holding each pixel's, in the DEM's vertical unit (its own band
+    scale applied), ``factor`` metres per stored value once the DEM's unit is
+    known (:meth:`Options.with_sigma_factor`); ``fit``, each window's
+    residuals, sqrt(RSS / (n - 6)) (the window fit, 5 pixels or more).
+
+    >>> ZSigma.parse(0.5), ZSigma.parse("fit").fit, ZSigma.parse("2").metres
+    (ZSigma(metres=0.5, raster=None, fit=False, factor=1.0), True, 2.0)
+    """
+
+    metres: float | None = None
+    raster: str | None = None
+    fit: bool = False
+    factor: float = 1.0
+
+    @classmethod
+    def parse(cls, spec) -> ZSigma:
+        """A number (metres), ``"fit"``, or a raster's path; a string that reads as a
+        number is that number."""
+        if isinstance(spec, ZSigma):
+            return spec
+        if isinstance(spec, bool):
+            raise UsageError(f"z sigma must be a number of metres, a raster or 'fit', "
+                             f"not {spec!r}")
+        if isinstance(spec, numbers.Real):
+            value = float(spec)
+        elif isinstance(spec, str | os.PathLike):
+            text = os.fspath(spec)
+            if text.strip() == "fit":
+                return cls(fit=True)
+            try:
+                value = float(text)
+            except ValueError:
+                if not text.strip():
+                    raise UsageError("z sigma is empty: give a number of metres, a raster "
+                                     "or 'fit'") from None
+                return cls(raster=text)
+        else:
+            raise UsageError(f"z sigma must be a number of metres, a raster or 'fit', "
+                             f"not {spec!r}")
+        if not 0 <= value < math.inf:
+            raise UsageError(f"z sigma must be a finite number of metres, 0 or more, "
+                             f"not {spec!r}")
+        return cls(metres=value)
+
+    @property
+    def source(self) -> str:
+        """Where sigma comes from, for the tags: ``number``, ``raster`` or ``fit``."""
+        return "fit" if self.fit else "raster" if self.raster is not None else "number"
+
+    def kernel(self, sigma: np.ndarray | None = None) -> tuple[float | str | np.ndarray, float]:
+        """:func:`terrain.core.fused`'s ``z_sigma`` and ``sigma_factor``; ``sigma`` is a
+        raster's block."""
+        if self.fit:
+            return "fit", 1.0
+        if self.raster is not None:
+            if sigma is None:
+                raise UsageError("a sigma raster's values are needed (none were read)")
+            return sigma, self.factor
+        return self.metres, 1.0
+
+
 @dataclass(frozen=True)
 class Options:
     """What to compute, shared by the file, tile and array paths.
@@ -53,6 +135,10 @@ class Options:
     :data:`terrain.core.CURVATURES`, one or several, each once). Curvatures
     come from the window fit only: its method is quadratic, with a window of 3
     unless ``window`` says otherwise; central or horn is an error.
+
+    ``z_sigma`` (a :class:`ZSigma`, or what :meth:`ZSigma.parse` takes) asks
+    for the standard error of each output value besides it (gradient, slope
+    and aspect only): :meth:`compute` then returns both.
     """
 
     product: str = "slope"
@@ -64,6 +150,7 @@ class Options:
     altitude: float = 45.0
     window: Window | int | str | None = None
     kinds: tuple[str, ...] | str | None = None
+    z_sigma: ZSigma | float | str | None = None
 
     def __post_init__(self):
         if self.product == "curvature":
@@ -119,6 +206,64 @@ class Options:
             )
         if not np.isfinite(self.azimuth):
             raise UsageError(f"azimuth must be a number of degrees, not {self.azimuth!r}")
+        if self.z_sigma is not None:
+            object.__setattr__(self, "z_sigma", ZSigma.parse(self.z_sigma))
+            if self.product not in UNCERTAIN_PRODUCTS:
+                raise UsageError(f"standard errors (--z-sigma, --uncertainty) go with "
+                                 f"{', '.join(UNCERTAIN_PRODUCTS)}, not {self.product}")
+            if self.z_sigma.fit and self.method != "quadratic":
+                raise UsageError(
+                    "--z-sigma fit estimates sigma from the window fit's residuals: give "
+                    f"--window {FIT_SIGMA_WINDOW} or more (the {self.method} method has none)")
+            if (self.z_sigma.fit and self.window.pixels is not None
+                    and self.window.pixels < FIT_SIGMA_WINDOW):
+                raise UsageError(
+                    f"--z-sigma fit needs windows of {FIT_SIGMA_WINDOW} pixels or more "
+                    f"(a {self.window.pixels} x {self.window.pixels} fit leaves "
+                    f"{self.window.pixels ** 2 - 6} residual degrees of freedom)")
+
+    @property
+    def uncertainty(self) -> bool:
+        """Whether standard errors are computed besides the product."""
+        return self.z_sigma is not None
+
+    @property
+    def se_bands(self) -> tuple[str, ...]:
+        """The band descriptions of the standard errors' file."""
+        return tuple(f"{band} standard error" for band in self.bands)
+
+    def with_sigma_factor(self, factor: float) -> Options:
+        """These options with a sigma raster's metres per stored value."""
+        return replace(self, z_sigma=replace(self.z_sigma, factor=float(factor)))
+
+    def check_fit_window(self, geometry: PixelGeometry, rows: int) -> None:
+        """Refuse ``--z-sigma fit`` where a window in metres is under 5 pixels."""
+        if self.z_sigma is None or not self.z_sigma.fit:
+            return
+        shape = self.window_shape(geometry, rows)
+        if shape.size and shape.min() < FIT_SIGMA_WINDOW:
+            raise UsageError(
+                f"--z-sigma fit needs windows of {FIT_SIGMA_WINDOW} pixels or more: window "
+                f"{self.window} is {int(shape.min())} pixels along an axis of this grid")
+
+    def uncertainty_tags(self, sigma_name: str | None = None) -> dict[str, str]:
+        """Tags of the standard errors' file: what it holds and where sigma came from."""
+        z = self.z_sigma
+        tags = {
+            "TERRAIN_UNCERTAINTY_OF": self.product,
+            "TERRAIN_UNCERTAINTY": "standard error, first-order propagation of an "
+                                   "uncorrelated vertical error",
+            "TERRAIN_Z_SIGMA_SOURCE": z.source,
+            "TERRAIN_UNCERTAINTY_NEAR_FLAT": NEAR_FLAT,
+        }
+        if z.fit:
+            tags["TERRAIN_Z_SIGMA"] = "fit: sqrt(RSS / (n - 6)) of each window"
+        elif z.raster is not None:
+            tags["TERRAIN_Z_SIGMA"] = sigma_name or z.raster
+            tags["TERRAIN_Z_SIGMA_METRES_PER_VALUE"] = repr(z.factor)
+        else:
+            tags["TERRAIN_Z_SIGMA"] = f"{z.metres!r} m"
+        return tags
 
     @property
     def dtype(self) -> str:
@@ -197,14 +342,20 @@ class Options:
     def compute(
         self, z: np.ndarray, valid: core.Validity, geometry: PixelGeometry,
         inner: tuple[slice, slice] = (slice(None), slice(None)), *,
-        encoded: bool = False, dtype=np.float64, jobs: int = 1,
-    ) -> np.ndarray:
+        encoded: bool = False, dtype=np.float64, jobs: int = 1, sigma: np.ndarray | None = None,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Output bands of the ``inner`` part of a window read with its halo.
 
         One pass of the compiled kernel (:func:`terrain.core.fused`), shape
         (bands, rows, cols): ``dtype`` with NaN for nodata, or with
         ``encoded`` as the file stores them (:attr:`dtype`, :attr:`nodata`).
+        With ``z_sigma``, (bands, standard errors); ``sigma`` is the sigma
+        raster's window, read as ``z`` is.
         """
+        extra = {}
+        if self.z_sigma is not None:
+            z_sigma, factor = self.z_sigma.kernel(sigma)
+            extra = {"z_sigma": z_sigma, "sigma_factor": factor}
         return core.fused(
             z, valid, **geometry.kernel_args(self.method), edge_order=self.edge_order,
             window=self.window_shape(geometry, np.shape(z)[0]),
@@ -212,4 +363,5 @@ class Options:
             product=self.product, units=self.units, azimuth=self.azimuth, altitude=self.altitude,
             dtype=self.dtype if encoded else dtype,
             nodata=self.nodata if encoded else np.nan, inner=inner, jobs=jobs, kinds=self.kinds,
+            **extra,
         )

@@ -70,7 +70,6 @@ from terrain.io import (
     _identity,
     _os_reason,
     _path_files,
-    atomic_output,
     check_local_output,
     check_profile,
     check_target,
@@ -86,11 +85,15 @@ from terrain.io import (
 from terrain.options import Options
 from terrain.pipeline import (
     _creation_options,
+    atomic_outputs,
     check_block,
+    check_uncertainty,
     check_work,
     default_block,
     describe,
+    describe_uncertainty,
     profile_for,
+    uncertainty_profile,
     warn_side_car,
     write_blocks,
 )
@@ -692,6 +695,7 @@ class _Job:
     creation_options: dict[str, str] | None = None
     stop: str | None = None
     overwrite: bool = False
+    uncertainty_dir: Path | str | None = None  # the standard errors' folder or prefix
 
 
 def _output(out_dir: Path | str, name: str) -> Path | str:
@@ -743,20 +747,28 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
     block = (job.block_size, job.block_size) if job.block_size else tile.block
     with open_raster(tile.path) as src:
         profile = profile_for(src, options, 1, job.creation_options)
+    unc = (None if job.uncertainty_dir is None
+           else _output(job.uncertainty_dir, output_name(tile.path)))
     with (
-        atomic_output(out, job.cog, overwrite=job.overwrite) as tmp,
+        atomic_outputs(out, unc, job.cog, overwrite=job.overwrite) as (tmp, utmp),
         rasterio.open(tmp, "w", **profile) as dst,
+        (rasterio.open(utmp, "w", **uncertainty_profile(profile, job.creation_options))
+         if utmp else contextlib.nullcontext()) as udst,
     ):
         geometry = job.geometry[tile.grid]
-        describe(dst, options, tile.vertical if tileset.mixed else tileset.vertical,
-                 geometry.window(slice(tile.row_off, tile.row_off + tile.height),
-                                 slice(tile.col_off, tile.col_off + tile.width)))
+        vertical = tile.vertical if tileset.mixed else tileset.vertical
+        own = geometry.window(slice(tile.row_off, tile.row_off + tile.height),
+                              slice(tile.col_off, tile.col_off + tile.width))
+        describe(dst, options, vertical, own)
+        if udst is not None:
+            describe_uncertainty(udst, options, vertical, own)
         if len(tileset.grids) > 1:
-            dst.update_tags(TERRAIN_BAND_EDGES=",".join(tileset.band_edges(tile)) or "none")
+            for d in (dst, udst) if udst is not None else (dst,):
+                d.update_tags(TERRAIN_BAND_EDGES=",".join(tileset.band_edges(tile)) or "none")
         write_blocks(dst, surface.grid(tile.grid), tileset.grids[tile.grid].shape, geometry,
                      options,
                      (tile.row_off, tile.col_off, tile.height, tile.width), block, 1,
-                     progress=stop)
+                     progress=stop, uncertainty=udst)
     return out
 
 
@@ -908,8 +920,14 @@ def run_tiles(
     cog: bool = False,
     creation_options: dict[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    uncertainty: str | os.PathLike | None = None,
 ) -> list[tuple[str, str]]:
     """Compute every tile of a seamless set into ``out_dir``, one output each.
+
+    With ``options.z_sigma`` (a number of metres, or ``fit``: a sigma raster is
+    one file on one DEM's grid, refused for a set), each tile's standard errors
+    go to the folder (or object-storage prefix) ``uncertainty``, under the
+    tile's output name, written as the outputs are.
 
     Returns the tiles that failed, as (path, reason); the others are written.
     A tile whose data can't be read, when opened or part-way, fails, and its
@@ -923,6 +941,24 @@ def run_tiles(
     if not os.fspath(out_dir):  # pathlib would take "" as the current folder
         raise UsageError("the output folder's name is empty: name a folder ('.' for this one)")
     check_local_output(out_dir)
+    check_uncertainty(options, uncertainty, out_dir)
+    if options.z_sigma is not None and options.z_sigma.raster is not None:
+        raise UsageError(
+            f"--z-sigma {printable(options.z_sigma.raster)}: a sigma raster is on one DEM's "
+            "grid; for a tile set give a number of metres or fit")
+    unc_dir = None
+    if uncertainty is not None:
+        if not os.fspath(uncertainty):
+            raise UsageError("the standard errors' folder's name is empty: name a folder")
+        check_local_output(uncertainty)
+        unc_remote = storage.is_object_storage(uncertainty)
+        unc_dir = (os.fspath(uncertainty).rstrip("/") if unc_remote else Path(uncertainty))
+        same = (os.fspath(unc_dir) == os.fspath(out_dir).rstrip("/") if unc_remote
+                else Path(unc_dir).resolve() == Path(out_dir).resolve())
+        if same:
+            raise UsageError(f"{printable(uncertainty)}: the standard errors need a folder of "
+                             "their own (--uncertainty), not --out-dir: their names are the "
+                             "outputs'")
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]  # one path or pattern, not its characters
     paths = expand(inputs)
@@ -931,8 +967,12 @@ def run_tiles(
     remote = storage.is_object_storage(out_dir)
     out_dir = os.fspath(out_dir).rstrip("/") if remote else Path(out_dir)
     _check_outputs(paths, out_dir, overwrite)
+    if unc_dir is not None:
+        _check_outputs(paths, unc_dir, overwrite)
     tileset = TileSet.open(paths, band, options.z_factor, halo=0)
     _check_outputs(paths, out_dir, overwrite, tileset.files)
+    if unc_dir is not None:
+        _check_outputs(paths, unc_dir, overwrite, tileset.files)
     options = options.with_vertical(tileset.vertical)
     for grid in tileset.grids:
         if min(grid.shape) < 2:
@@ -943,6 +983,8 @@ def run_tiles(
             )
     tileset = tileset.with_halo(_halo(tileset, options))
     geometry = tuple(grid.geometry(tileset.crs, "the tile set") for grid in tileset.grids)
+    for grid, geo in zip(tileset.grids, geometry, strict=True):
+        options.check_fit_window(geo, grid.shape[0])
     if block_size is not None:
         tallest = max(t.height for t in tileset.tiles)
         widest = max(t.width for t in tileset.tiles)
@@ -954,13 +996,16 @@ def run_tiles(
             check_profile(profile_for(src, options, 1, creation_options),
                           _output(out_dir, output_name(sample)))
     made_dir = not remote and not out_dir.exists()
-    if not remote:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputWriteError(f"{printable(out_dir)}: {_os_reason(e)}") from None
+    made_unc = isinstance(unc_dir, Path) and not unc_dir.exists()
+    for folder in (out_dir, unc_dir):
+        if isinstance(folder, Path):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OutputWriteError(f"{printable(folder)}: {_os_reason(e)}") from None
     job = _Job(tileset, geometry, options, out_dir if remote else out_dir.resolve(),
-               block_size, cog, creation_options, overwrite=overwrite)
+               block_size, cog, creation_options, overwrite=overwrite,
+               uncertainty_dir=unc_dir.resolve() if isinstance(unc_dir, Path) else unc_dir)
     total = len(paths)
     done = len(tileset.bad)
     if progress is not None and done:
@@ -990,14 +1035,17 @@ def run_tiles(
             todo = [i for i, t in enumerate(job.tileset.tiles) if t.path in neighbours]
             first = False
     except BaseException:
-        if made_dir:
-            with contextlib.suppress(OSError):
-                out_dir.rmdir()  # only if empty
+        for made, folder in ((made_dir, out_dir), (made_unc, unc_dir)):
+            if made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty
         raise
     order = {path: i for i, path in enumerate(paths)}
     failed = [*tileset.bad, *unreadable.items(), *errors.items()]
     if not remote:
         warn_side_car(out_dir / output_name(t.path) for t in tileset.tiles)
+    if isinstance(unc_dir, Path):
+        warn_side_car(unc_dir / output_name(t.path) for t in tileset.tiles)
     return sorted(failed, key=lambda item: order.get(item[0], len(order)))
 
 

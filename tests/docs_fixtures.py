@@ -121,6 +121,9 @@ def cli(scratch: Path, env: dict) -> Iterator[None]:
         z = (src.read(1, masked=True) / us_ft).astype("float32").filled(-9999.0)
     with rasterio.open(scratch / "lidar_ftUS.tif", "w", **profile) as dst:
         dst.write(z, 1)
+    # its vertical error, 0.5 ft at every pixel, nodata where the DEM is (--z-sigma RASTER)
+    with rasterio.open(scratch / "sigma_ftUS.tif", "w", **profile) as dst:
+        dst.write(np.where(z == -9999.0, -9999.0, 0.5).astype("float32"), 1)
     cut_tiles(data / "jacksboro.tif", scratch / "srtm", suffix=".tif")
     tiles = cut_tiles(data / "jacksboro.tif", scratch.parent / "remote")
     names = {f"cop30/{p.name}": p for p in tiles}
