@@ -53,7 +53,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from terrain import _signals, core, storage
-from terrain.core import HALO
+from terrain.core import HALO, Holes, Validity
 from terrain.errors import (
     InputNotFoundError,
     InputReadError,
@@ -80,6 +80,7 @@ from terrain.io import (
     open_dem,
     open_raster,
     output_name,
+    read_dtype,
     read_window,
     reading_env,
 )
@@ -577,6 +578,19 @@ def _interpolate(z: np.ndarray, valid: np.ndarray, t: np.ndarray
 class MosaicSurface:
     """Windows of the mosaic, read from whichever tiles hold them.
 
+    A window is read as one file's window is (:func:`terrain.io.read_window`):
+    in the tiles' own type (float32 stays float32), with their nodata rule
+    (:class:`terrain.core.Holes`), so that the kernel converts it to float64
+    as it reads it, exactly as it does a single file's. A window inside one
+    tile is that tile's window as read; a window across tiles is read into
+    one array, each tile's part straight from GDAL, with their rule where
+    they share one, and a validity array only where a rule cannot say what
+    is valid: tiles with different nodata rules, a dataset mask, or pixels
+    outside every tile where no nodata value or NaN can mark them. Tiles
+    that overlap in the window (the first given wins), of different types
+    (each tile's nodata is compared in its own type) or different units
+    (``mixed``) are read each alone, then stitched with a validity array.
+
     Tile files stay open between reads (up to a bound), so that a
     neighbour's blocks decoded for a halo are still in GDAL's cache when that
     neighbour is computed. On a set of latitude bands, :meth:`read` reads a
@@ -585,36 +599,45 @@ class MosaicSurface:
     interpolated onto its columns.
     """
 
-    def __init__(self, tileset: TileSet):
+    def __init__(self, tileset: TileSet, threads: int = 1):
         self.tileset = tileset
+        self.threads = threads
         self._open: OrderedDict[str, rasterio.DatasetReader] = OrderedDict()
 
     def grid(self, index: int) -> _GridSurface:
         """The surface of one band's mosaic, with the tile files shared."""
         return _GridSurface(self, index)
 
-    def _handle(self, path: str) -> rasterio.DatasetReader:
+    def handle(self, path: str) -> rasterio.DatasetReader:
+        """The tile file ``path``, open (decoding on :attr:`threads` threads)."""
         if path in self._open:
             self._open.move_to_end(path)
         else:
             if len(self._open) >= _OPEN_TILES:
                 self._open.popitem(last=False)[1].close()
-            self._open[path] = open_raster(path)
+            self._open[path] = open_raster(path, self.threads)
         return self._open[path]
 
-    def read(self, rows: slice, cols: slice, grid: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Elevations and validity of a window of the band ``grid``'s mosaic."""
+    def read(self, rows: slice, cols: slice, grid: int = 0) -> tuple[np.ndarray, Validity]:
+        """Elevations and their validity (a rule, an array or None) of a window of
+        the band ``grid``'s mosaic."""
         z, valid = self._read(rows, cols, grid)
-        if len(self.tileset.grids) > 1 and not valid.all():
-            for other in range(len(self.tileset.grids)):
-                if other != grid:
-                    self._across(rows, cols, grid, other, z, valid)
-        return z, valid
+        if len(self.tileset.grids) == 1:
+            return z, valid
+        mask = valid.valid(z) if isinstance(valid, Holes) else valid
+        if mask is None or mask.all():
+            return z, valid
+        filled = None  # float64 elevations and their validity, once a band fills some
+        for other in range(len(self.tileset.grids)):
+            if other != grid:
+                filled = self._across(rows, cols, grid, other, *(filled or (z, mask))) or filled
+        return filled or (z, valid)
 
     def _across(self, rows: slice, cols: slice, grid: int, other: int,
-                z: np.ndarray, valid: np.ndarray) -> None:
-        """Fill what is not valid in the window from the band ``other``, interpolated
-        along its rows onto this band's column centres."""
+                z: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """What is not valid in the window filled from the band ``other``, interpolated
+        along its rows onto this band's column centres: float64 elevations and their
+        validity, or None where that band has nothing to fill."""
         mine, theirs = self.tileset.grids[grid], self.tileset.grids[other]
         shift = mine.row_off - theirs.row_off
         their_rows = slice(rows.start + shift, rows.stop + shift)
@@ -625,42 +648,141 @@ class MosaicSurface:
         lo = max(math.floor(t.min()) - before, 0)
         hi = min(math.floor(t.max()) + after + 1, theirs.shape[1])
         if lo >= hi or not self.tileset.overlapping(their_rows, slice(lo, hi), other):
-            return
+            return None
         their_z, their_valid = self._read(their_rows, slice(lo, hi), other)
+        if isinstance(their_valid, Holes):
+            their_valid = their_valid.valid(their_z)
+        if their_valid is None:
+            their_valid = np.ones(their_z.shape, dtype=bool)
         value, ok = _interpolate(their_z, their_valid, t - lo)
         fill = ok & ~valid
+        if not fill.any():
+            return None
+        z = z.astype(np.float64)  # a copy: the interpolated values are float64
         z[fill] = value[fill]
-        valid |= fill
+        return z, valid | fill
 
-    def _read(self, rows: slice, cols: slice, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, rows: slice, cols: slice, grid: int) -> tuple[np.ndarray, Validity]:
         shape = (rows.stop - rows.start, cols.stop - cols.start)
-        z = np.zeros(shape, dtype=np.float64)
-        valid = np.zeros(shape, dtype=bool)
+        band, mixed = self.tileset.band, self.tileset.mixed
+        places = []  # (tile, its window, where in ours)
         for tile in self.tileset.overlapping(rows, cols, grid):
             tr, tc = _intersect(tile, rows, cols)
             window = Window.from_slices(
                 slice(tr.start - tile.row_off, tr.stop - tile.row_off),
                 slice(tc.start - tile.col_off, tc.stop - tile.col_off),
             )
-            try:
-                tz, holes = read_window(self._handle(tile.path), self.tileset.band, window)
-            except InputReadError as e:
-                e.path = tile.path  # as the tile set names it
-                raise
-            tvalid = None if holes is None else holes.valid(tz)
-            if self.tileset.mixed:
-                tz = tile.vertical.to_metres(tz)
             where = (slice(tr.start - rows.start, tr.stop - rows.start),
                      slice(tc.start - cols.start, tc.stop - cols.start))
+            places.append((tile, window, where))
+        disjoint = _disjoint([where for *_, where in places])
+        # with no two tiles sharing a pixel, those pixels cover the window or not
+        covered = disjoint and sum(
+            (w[0].stop - w[0].start) * (w[1].stop - w[1].start) for *_, w in places
+        ) == shape[0] * shape[1]
+        if len(places) == 1 and covered and not mixed:
+            return self._piece(*places[0][:2])  # one tile's window, as read
+        dtypes = {read_dtype(self.handle(tile.path), band) for tile, *_ in places}
+        if disjoint and not mixed and len(dtypes) == 1:
+            return self._stitch(places, shape, dtypes.pop(), covered)
+        # tiles that overlap (the first given wins), of different types or units
+        pieces = []
+        for tile, window, where in places:
+            tz, holes = self._piece(tile, window)
+            pieces.append((where, tile.vertical.to_metres(tz) if mixed else tz,
+                           None if holes is None else holes.valid(tz)))  # in its own type
+        dtype = np.result_type(np.float32, *(tz.dtype for _, tz, _ in pieces))
+        z = np.zeros(shape, dtype=dtype)
+        valid = np.zeros(shape, dtype=bool)
+        for where, tz, tvalid in pieces:
             fill = ~valid[where] if tvalid is None else ~valid[where] & tvalid
             z[where][fill] = tz[fill]
             valid[where] |= fill
+        return z, valid
+
+    def _piece(self, tile: Tile, window: Window, out: np.ndarray | None = None
+               ) -> tuple[np.ndarray, Holes | None]:
+        """A window of one tile, as :func:`terrain.io.read_window` reads it."""
+        try:
+            return read_window(self.handle(tile.path), self.tileset.band, window, out)
+        except InputReadError as e:
+            e.path = tile.path  # as the tile set names it
+            raise
+
+    def _stitch(self, places, shape: tuple[int, int], dtype: np.dtype, covered: bool
+                ) -> tuple[np.ndarray, Validity]:
+        """Disjoint tiles of one type read straight into the window, with their rule
+        where they share one that can also mark the pixels outside every tile, else
+        with a validity array."""
+        z = np.empty(shape, dtype=dtype)
+        rules = []
+        for tile, window, where in places:
+            rules.append(self._piece(tile, window, z[where])[1])
+        inside = None
+        if not covered:
+            inside = np.zeros(shape, dtype=bool)
+            for *_, where in places:
+                inside[where] = True
+        kinds = {_rule(holes) for holes in rules}
+        rule = kinds.pop() if len(kinds) == 1 else _ARRAY
+        if rule is not _ARRAY:
+            outside = None if covered else _outside(rule, dtype)
+            if covered or outside is not None:
+                if outside is not None:
+                    z[~inside] = outside
+                return z, None if rule is None else Holes(*rule)
+        # rules that differ, a dataset mask, or none that marks the pixels outside
+        valid = np.ones(shape, dtype=bool) if inside is None else inside
+        for (*_, where), holes in zip(places, rules, strict=True):
+            piece = None if holes is None else holes.valid(z[where])
+            if piece is not None:
+                valid[where] = piece
+        if inside is not None:
+            z[~inside] = 0  # never read: no tile holds them
         return z, valid
 
     def close(self) -> None:
         for src in self._open.values():
             src.close()
         self._open.clear()
+
+
+#: A window's rule that only a validity array can carry (see :func:`_rule`).
+_ARRAY = object()
+
+
+def _rule(holes: Holes | None) -> tuple[float | None, bool] | object | None:
+    """A tile window's nodata rule as (nodata, finite), None where every value is
+    data, or :data:`_ARRAY` for a dataset mask (each tile's own, never shared)."""
+    if holes is None:
+        return None
+    if holes.mask is not None:
+        return _ARRAY
+    return holes.nodata, holes.finite
+
+
+def _outside(rule: tuple[float | None, bool] | None, dtype: np.dtype) -> float | None:
+    """A value of ``dtype`` that ``rule`` takes for nodata, to mark pixels outside
+    every tile: the nodata value where ``dtype`` holds it exactly, else NaN where
+    non-finite values are nodata; None if there is none (every value is data)."""
+    if rule is None:
+        return None
+    nodata, finite = rule
+    if nodata is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = np.asarray(nodata, dtype=np.float64).astype(dtype)
+        if float(value) == float(nodata):
+            return float(value)
+    return np.nan if finite else None
+
+
+def _disjoint(places: list[tuple[slice, slice]]) -> bool:
+    """Whether no two of these windows share a pixel."""
+    for i, (r, c) in enumerate(places):
+        for r2, c2 in places[i + 1:]:
+            if r.start < r2.stop and r2.start < r.stop and c.start < c2.stop and c2.start < c.stop:
+                return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -670,7 +792,7 @@ class _GridSurface:
     mosaic: MosaicSurface
     index: int
 
-    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, Validity]:
         return self.mosaic.read(rows, cols, self.index)
 
 
