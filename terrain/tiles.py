@@ -53,7 +53,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from terrain import _signals, core, storage
-from terrain.core import HALO, Holes, Validity
+from terrain.core import HALO, Holes, Validity, default_jobs
 from terrain.errors import (
     InputNotFoundError,
     InputReadError,
@@ -67,6 +67,8 @@ from terrain.errors import (
     printable,
 )
 from terrain.io import (
+    CACHE_MB,
+    TILE,
     _identity,
     _os_reason,
     _path_files,
@@ -863,8 +865,11 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
     tile = tileset.tiles[index]
     out = _output(job.out_dir, output_name(tile.path))
     block = (job.block_size, job.block_size) if job.block_size else tile.block
-    with open_raster(tile.path) as src:
-        profile = profile_for(src, options, 1, job.creation_options)
+    # as for one file: GDAL compresses on the threads only when blocks are whole output tiles
+    threads = surface.threads
+    profile = profile_for(surface.handle(tile.path), options,
+                          threads if all(edge % TILE == 0 for edge in block) else 1,
+                          job.creation_options)
     with (
         atomic_output(out, job.cog, overwrite=job.overwrite) as tmp,
         rasterio.open(tmp, "w", **profile) as dst,
@@ -877,13 +882,17 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
             dst.update_tags(TERRAIN_BAND_EDGES=",".join(tileset.band_edges(tile)) or "none")
         write_blocks(dst, surface.grid(tile.grid), tileset.grids[tile.grid].shape, geometry,
                      options,
-                     (tile.row_off, tile.col_off, tile.height, tile.width), block, 1,
+                     (tile.row_off, tile.col_off, tile.height, tile.width), block, threads,
                      progress=stop)
     return out
 
 
-def _tile_results(job: _Job, indices: Iterable[int]):
+def _tile_results(job: _Job, indices: Iterable[int], surface: MosaicSurface | None = None,
+                  threads: int = 1):
     """Tiles one after another, sharing open neighbours and GDAL's cache.
+
+    ``surface`` is the worker's own, kept from one call to the next (else one
+    for these tiles, on ``threads`` threads, closed at the end).
 
     Yields (index, error message or None, path of the tile whose data could not
     be read or None) as each tile is written. A failed write raises: the
@@ -893,7 +902,9 @@ def _tile_results(job: _Job, indices: Iterable[int]):
     tile in progress removed.
     """
     global _busy
-    surface = MosaicSurface(job.tileset)
+    own = surface is None
+    if own:
+        surface = MosaicSurface(job.tileset, threads)
     paths = [tile.path for tile in job.tileset.tiles]
     out = [job.out_dir] if isinstance(job.out_dir, str) else []
     stop = _StopFlag(job.stop)
@@ -921,7 +932,8 @@ def _tile_results(job: _Job, indices: Iterable[int]):
                 _busy = False
             yield index, error, culprit
     finally:
-        surface.close()
+        if own:
+            surface.close()
         if out:  # uploads whose abort got no answer: once more, at the end
             with contextlib.suppress(Exception):
                 storage.abort_pending()
@@ -933,12 +945,22 @@ _busy = False
 _stopped: list[int] = []
 _parent: int | None = None
 
+#: In a worker process of :func:`_map_tiles`: the run's job, the lanes that
+#: hand out its tiles, the threads each tile gets, and the surface its tiles
+#: share (open files, GDAL's cache) from one task to the next.
+_worker_job: _Job | None = None
+_worker_lanes: _Lanes | None = None
+_worker_threads = 1
+_worker_surface: MosaicSurface | None = None
+
 #: prctl's option that sends a signal to this process when its parent dies (Linux).
 _PR_SET_PDEATHSIG = 1
 
 
-def _worker_start(parent: int) -> None:
-    """A worker process's start: its signals, and its death with its parent.
+def _worker_start(parent: int, job: _Job | None = None, lanes: _Lanes | None = None,
+                  threads: int = 1) -> None:
+    """A worker process's start: its signals, its death with its parent, and the
+    run's job, whose tiles ``lanes`` hand it (see :func:`_pulled_tiles`).
 
     Signals stop it between tiles, or raise within one (see
     :func:`_worker_signal`). Raising only within a tile (whose temporary output
@@ -947,8 +969,9 @@ def _worker_start(parent: int) -> None:
     by SIGKILL, the worker gets SIGTERM (``PR_SET_PDEATHSIG`` on Linux; a
     thread watching the parent elsewhere) and stops as it would on SIGTERM.
     """
-    global _parent
+    global _parent, _worker_job, _worker_lanes, _worker_threads
     _parent = parent
+    _worker_job, _worker_lanes, _worker_threads = job, lanes, threads
     _worker_signals()
     if not _die_with_parent():
         threading.Thread(target=_watch_parent, daemon=True).start()
@@ -997,24 +1020,112 @@ def _worker_signal(signum, frame):
         raise _signals.Interrupted(signum)
 
 
-def _write_tiles(job: _Job, indices: Sequence[int]) -> list[tuple[int, str | None, str | None]]:
+def _write_tiles(job: _Job, indices: Iterable[int], surface: MosaicSurface | None = None
+                 ) -> list[tuple[int, str | None, str | None]]:
     """:func:`_tile_results` in a worker process or on a Dask worker (it pickles).
 
     A worker whose parent died exits once its temporary output is removed.
     """
     try:
-        return list(_tile_results(job, indices))
+        return list(_tile_results(job, indices, surface))
     except BaseException as e:
         if _orphaned():
             os._exit(e.code if isinstance(e, _signals.Interrupted) else 1)
         raise
 
 
+def _pulled_tiles(count: int) -> list[tuple[int, str | None, str | None]]:
+    """Up to ``count`` tiles of the worker's lanes (fewer once none is left), computed
+    as :func:`_write_tiles` computes them, on the worker's surface."""
+    global _worker_surface
+    if _worker_surface is None:
+        _worker_surface = MosaicSurface(_worker_job.tileset, _worker_threads)
+
+    def taken():
+        for _ in range(count):
+            index = _worker_lanes.take()
+            if index is None:
+                return
+            yield index
+
+    return _write_tiles(_worker_job, taken(), _worker_surface)
+
+
+class _Lanes:
+    """Tiles handed out to worker processes as they ask, halos read once.
+
+    The tiles, in :func:`_order`, are cut into one lane (a run of neighbours)
+    per worker. A worker takes its lane's tiles from its front, one after
+    another, so that each tile's halo is in blocks its neighbours decoded
+    moments before in the same process; once its lane is done, it takes the
+    tiles at the back of the lane with most left, where that lane's own
+    worker will not be for a while. Only where lanes meet are a halo's blocks
+    decoded twice, once by each process; every worker has a tile while any
+    is left. The counters are shared memory (inherited, for fork and spawn).
+    """
+
+    def __init__(self, order: Sequence[int], lanes: int, context):
+        self.order = list(order)
+        bounds = [round(i * len(self.order) / lanes) for i in range(lanes + 1)]
+        # [front, back) of each lane, then the next lane a worker claims
+        self.state = context.Array(
+            "q", [b for i in range(lanes) for b in (bounds[i], bounds[i + 1])] + [0])
+        self.lane: int | None = None  # this process's
+
+    def take(self) -> int | None:
+        """The next tile for this process, None once every tile is handed out."""
+        state = self.state
+        lanes = (len(state) - 1) // 2
+        with state.get_lock():
+            if self.lane is None:
+                self.lane = state[-1] % lanes
+                state[-1] += 1
+            front = 2 * self.lane
+            if state[front] < state[front + 1]:
+                state[front] += 1
+                return self.order[state[front] - 1]
+            most = max(range(lanes), key=lambda k: state[2 * k + 1] - state[2 * k])
+            if state[2 * most] >= state[2 * most + 1]:
+                return None
+            state[2 * most + 1] -= 1
+            return self.order[state[2 * most + 1]]
+
+
+def _order(tileset: TileSet, indices: Iterable[int]) -> list[int]:
+    """The tiles in an order in which each tile's neighbours come shortly before or after it.
+
+    Band by band (north first), in stripes of tiles whose west edges fall
+    within as many tile widths as GDAL's cache (:data:`terrain.io.CACHE_MB`)
+    holds three of (a stripe's row of tiles, the halo blocks of the row
+    below, room for the outputs'), row by row within a stripe, west to east:
+    as a single file's blocks are read. A tile's halo is then in blocks its
+    neighbours decoded moments before, still cached, and the blocks a
+    neighbour decoded for the halo are cached when that neighbour is computed.
+    """
+    tiles = tileset.tiles
+    height = int(np.median([t.height for t in tiles]))
+    width = int(np.median([t.width for t in tiles]))
+    per_stripe = max(1, CACHE_MB * 2**20 // (3 * 4 * height * width))  # float32 tiles
+    stripe = max(1, per_stripe * width)
+
+    def place(i):
+        t = tiles[i]
+        return (tileset.grids[t.grid].row_off, t.grid, t.col_off // stripe, t.row_off,
+                t.col_off, i)
+
+    return sorted(indices, key=place)
+
+
 def _groups(indices: Sequence[int], workers: int) -> list[list[int]]:
     """Runs of consecutive tiles, a few per worker: neighbours in the given order
-    (usually row by row) then share the decoded blocks of their common edges."""
-    size = max(1, min(16, len(indices) // (4 * workers)))
+    (:func:`_order`) then share the decoded blocks of their common edges."""
+    size = _per_task(len(indices), workers)
     return [list(indices[i:i + size]) for i in range(0, len(indices), size)]
+
+
+def _per_task(tiles: int, workers: int) -> int:
+    """Tiles a worker computes before it reports them (and the progress moves)."""
+    return max(1, min(16, tiles // (4 * workers)))
 
 
 def run_tiles(
@@ -1198,27 +1309,36 @@ def _reason(e: BaseException) -> str:
 def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
     """Yield (index, error message or None) as tiles finish.
 
-    Tiles run one after another in this process (``jobs`` = 1), in runs of
-    neighbours on ``jobs`` worker processes, or on a Dask cluster. Processes,
+    Tiles run one after another in this process (``jobs`` = 1, or one tile), in
+    lanes of neighbours on ``jobs`` worker processes (:class:`_Lanes`), or in runs
+    of neighbours on a Dask cluster. Processes,
     not threads: each writes its own files, and GDAL's block cache must not
     flush one thread's output from another thread.
     """
+    order = _order(job.tileset, indices)
     if scheduler is not None:
-        yield from _on_cluster(job, indices, scheduler)
+        yield from _on_cluster(job, order, scheduler)
         return
-    # never more workers than runs of tiles to give them
-    groups = _groups(indices, min(jobs, len(indices)))
-    workers = min(jobs, len(groups))
+    workers = min(jobs, len(order))  # never more workers than tiles to give them
+    # fewer workers than cores: each decodes, computes and compresses on several
+    # threads, as a single file does
+    threads = max(1, min(jobs, default_jobs()) // max(1, workers))
     if workers <= 1:
-        yield from _tile_results(job, indices)
+        yield from _tile_results(job, order, threads=threads)
         return
     # fork starts a worker at once, with the library loaded; it is safe only
     # while this process runs no other thread (a lock held elsewhere would be
     # copied locked), else spawn, which starts workers afresh.
     forkable = "fork" in multiprocessing.get_all_start_methods()
     method = "fork" if forkable and threading.active_count() == 1 else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                               initializer=_worker_start, initargs=(os.getpid(),))
+    context = multiprocessing.get_context(method)
+    try:
+        lanes = _Lanes(order, workers, context)
+    except OSError as e:  # its shared counters' lock: a semaphore limit
+        raise _start_failed(workers, e) from None
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                               initargs=(os.getpid(), job, lanes, threads))
+    count = _per_task(len(order), workers)
     futures = []
     manager_failures: list[BaseException] = []
     hook = threading.excepthook
@@ -1235,7 +1355,8 @@ def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
         # handlers, and one run before it has its own would print a traceback
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _signals.SIGNALS)
         try:
-            futures += [pool.submit(_write_tiles, job, group) for group in groups]
+            futures += [pool.submit(_pulled_tiles, count)
+                        for _ in range(math.ceil(len(order) / count))]
         except (OSError, RuntimeError) as e:  # fork failed: a process or memory limit
             raise _start_failed(workers, e) from None
         finally:

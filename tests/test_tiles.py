@@ -308,3 +308,55 @@ def test_run_tiles_takes_one_path_as_one_input(write_dem, tmp_path):
     assert run_tiles(str(big), tmp_path / "b", Options("slope")) == []
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in paths)
     assert [p.name for p in (tmp_path / "b").iterdir()] == [big.name]
+
+
+def test_one_tile_with_jobs_computes_on_threads_as_one_file(write_dem, tmp_path):
+    """Fewer tiles than jobs: the tile is read, computed and written on threads,
+    and equals the same file computed alone, bit for bit."""
+    rng = np.random.default_rng(7)
+    z = (rng.normal(size=(90, 70)).cumsum(0).cumsum(1) + 500).astype(np.float32)
+    z[rng.random(z.shape) < 0.02] = -9999
+    path = write_dem(z, TRANSFORM, nodata=-9999, name="only.tif")
+    assert run("aspect", path, tmp_path / "a.tif", "--block-size", 32, "--jobs", 2) == 0
+    assert run("aspect", path, "--out-dir", tmp_path / "out", "--block-size", 32,
+               "--jobs", 2) == 0
+    want = read(tmp_path / "a.tif", 1)[0]
+    assert np.isfinite(want).sum() > 0.8 * want.size
+    np.testing.assert_array_equal(read(tmp_path / "out" / "only.tif", 1)[0], want)
+
+
+def test_lanes_hand_out_every_tile_once_neighbours_together():
+    """Each worker takes its lane from the front; one whose lane is done takes
+    from the back of the lane with most left; every tile exactly once."""
+    import copy
+    import multiprocessing
+
+    from terrain.tiles import _Lanes
+
+    lanes = _Lanes([10, 11, 12, 13, 14, 15, 16, 17, 18, 19], 2,
+                   multiprocessing.get_context("spawn"))
+    a, b = copy.copy(lanes), copy.copy(lanes)  # two workers, one shared state
+    taken_a = [a.take() for _ in range(3)]
+    taken_b = [b.take()]
+    taken_a += [a.take() for _ in range(4)]  # its lane is done after two: takes b's back
+    taken_b += [b.take(), b.take()]
+    assert taken_a == [10, 11, 12, 13, 14, 19, 18]
+    assert taken_b == [15, 16, 17]
+    assert a.take() is None
+    assert b.take() is None
+
+
+def test_order_runs_row_by_row_within_cache_sized_stripes():
+    from terrain.tiles import Tile, TileSet, _order
+
+    def grid(size, n):
+        tiles = [Tile(f"{i}{j}", size * i, size * j, size, size, (size, size))
+                 for i in range(n) for j in range(n)]
+        ts = TileSet(tiles[::-1], TRANSFORM, None, (size * n, size * n))
+        return ts, [(t.row_off // size, t.col_off // size)
+                    for t in (ts.tiles[k] for k in _order(ts, range(n * n)))]
+
+    # small tiles: a stripe holds the whole width, rows north to south, west to east
+    assert grid(100, 3)[1] == [(i, j) for i in range(3) for j in range(3)]
+    # tiles of 4096²: GDAL's cache holds one a stripe, so columns of tiles
+    assert grid(4096, 3)[1] == [(i, j) for j in range(3) for i in range(3)]
