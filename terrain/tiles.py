@@ -101,6 +101,7 @@ from terrain.spacing import (
     PixelGeometry,
     VerticalUnit,
     VerticalUnitWarning,
+    _parse_crs,
     check_transform,
     pixel_geometry,
     vertical_unit,
@@ -250,14 +251,16 @@ class TileSet:
         """
         metas, bad = [], []
         files: dict[tuple[int, int], str] = {}
+        parsed: dict[str, object] = {}  # the tiles' CRSs, parsed once each
         for path in paths:
             files.update(_path_files(path))
             try:
                 with open_dem(path, band) as src:
-                    check_transform(src.transform, src.crs, printable(path))
+                    crs = _parsed(src.crs, parsed)
+                    check_transform(src.transform, crs, printable(path))
                     files.update(dataset_files(src, path))
                     vertical = vertical_unit(
-                        src.crs, src.units[band - 1], src.scales[band - 1],
+                        crs, src.units[band - 1], src.scales[band - 1],
                         src.offsets[band - 1], z_factor, name=input_name(path),
                     )
                     metas.append((path, src.transform, src.crs, src.shape,
@@ -404,6 +407,17 @@ class TileSet:
         return [edge for edge, rows in (("north", (max(r0 - halo, top), r0)),
                                         ("south", (r1, min(r1 + halo, bottom))))
                 if rows[0] < rows[1] and self.across(tile, rows, west, east)]
+
+
+def _parsed(crs, parsed: dict[str, object]):
+    """A tile's CRS as :mod:`terrain.spacing` parses it, once for the tiles that share it
+    (pyproj parses the same WKT it would be given)."""
+    if crs is None or not str(crs):
+        return None
+    wkt = crs.to_wkt()
+    if wkt not in parsed:
+        parsed[wkt] = _parse_crs(wkt)
+    return parsed[wkt]
 
 
 def _set_vertical(verticals: list[VerticalUnit]) -> tuple[VerticalUnit, bool]:
