@@ -79,6 +79,7 @@ from terrain.io import (
     dataset_files,
     input_name,
     is_local,
+    is_network,
     open_dem,
     open_raster,
     output_name,
@@ -1344,7 +1345,12 @@ def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
     # while this process runs no other thread (a lock held elsewhere would be
     # copied locked), else spawn, which starts workers afresh.
     forkable = "fork" in multiprocessing.get_all_start_methods()
-    method = "fork" if forkable and threading.active_count() == 1 else "spawn"
+    # nor while GDAL may keep a connection open from reading the tiles' metadata or
+    # asking the store about the outputs: two forked workers would write to one
+    # stream (over TLS, the server saw a "bad record mac", GDAL a decoding error)
+    network = isinstance(job.out_dir, str) or any(is_network(t.path)
+                                                  for t in job.tileset.tiles)
+    method = "fork" if forkable and threading.active_count() == 1 and not network else "spawn"
     context = multiprocessing.get_context(method)
     try:
         lanes = _Lanes(order, workers, context)
