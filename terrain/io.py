@@ -70,6 +70,7 @@ __all__ = [
     "open_raster",
     "output_name",
     "output_profile",
+    "read_dtype",
     "read_window",
     "reading_env",
     "side_cars",
@@ -452,13 +453,22 @@ def _check_dem(src: rasterio.DatasetReader, band: int, shown: str) -> None:
         )
 
 
+def read_dtype(src: rasterio.DatasetReader, band: int) -> np.dtype:
+    """The type :func:`read_window` reads ``band`` in: float32 stays float32, others float64."""
+    native = np.dtype(src.dtypes[band - 1])
+    return native if native == np.float32 else np.dtype(np.float64)
+
+
 def read_window(
-    src: rasterio.DatasetReader, band: int, window: Window
+    src: rasterio.DatasetReader, band: int, window: Window, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, Holes | None]:
     """Elevations of a window and the rule for their nodata; None means all valid.
 
     Float32 elevations stay float32 (the kernel computes in float64 as it
-    reads them: half the memory traffic); other types are read as float64.
+    reads them: half the memory traffic); other types are read as float64
+    (:func:`read_dtype`). With ``out`` (an array of the window's shape in
+    that type, a view of a larger one allowed), GDAL reads into it, and it
+    is returned.
 
     Nodata comes from the file: its nodata value (an integer sentinel such as
     -32768, 0 on uint16, or NaN), NaN in float rasters, or a dataset mask.
@@ -468,8 +478,13 @@ def read_window(
     native = np.dtype(src.dtypes[band - 1])
     with gdal_failures() as failures:
         try:
-            z = src.read(band, window=window,
-                         out_dtype=native if native == np.float32 else np.float64)
+            if out is None:
+                z = src.read(band, window=window, out_dtype=read_dtype(src, band))
+            else:
+                z = src.read(band, window=window, out=out)
+                if z is not out:  # a rasterio that read into a copy of a view
+                    out[...] = z
+                    z = out
             per_dataset = MaskFlags.per_dataset in src.mask_flag_enums[band - 1]
             mask = src.read_masks(band, window=window) > 0 if per_dataset else None
         except (RasterioError, CPLE_BaseError) as e:

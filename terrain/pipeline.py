@@ -20,6 +20,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import rasterio
@@ -270,10 +271,8 @@ def write_blocks(
     sizes = options.window_shape(geometry, shape[0])  # the whole surface's rows
 
     def compute(z, valid, read, inner, s=None):
-        if not seen:
-            mask = valid.valid(z) if isinstance(valid, Holes) else valid
-            if mask is None or mask[inner].any():
-                seen.append(True)
+        if not seen and _any_valid(z, valid, inner):
+            seen.append(True)
         return options.compute(z, valid, geometry.window(*read), inner, encoded=True, sigma=s)
 
     def read(window):
@@ -315,6 +314,23 @@ def write_blocks(
             for _, future in pending:
                 future.cancel()
     return bool(seen)
+
+
+def _any_valid(z: np.ndarray, valid, inner: tuple[slice, slice]) -> bool:
+    """Whether the pixels ``inner`` of a block hold a valid elevation: its first row
+    asked first, so that a block with data seldom builds its whole validity."""
+    rows, cols = inner
+    for part in ((slice(rows.start, rows.start + 1), cols), inner):
+        if valid is None:
+            return True
+        if isinstance(valid, Holes):
+            rule = replace(valid, mask=None if valid.mask is None else valid.mask[part])
+            mask = rule.valid(z[part])
+        else:
+            mask = valid[part]
+        if mask is None or mask.any():
+            return True
+    return False
 
 
 def network_plan(src: rasterio.DatasetReader, band: int, block: tuple[int, int],

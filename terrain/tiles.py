@@ -53,7 +53,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from terrain import _signals, core, storage
-from terrain.core import HALO
+from terrain.core import HALO, Holes, Validity, default_jobs
 from terrain.errors import (
     InputNotFoundError,
     InputReadError,
@@ -67,6 +67,8 @@ from terrain.errors import (
     printable,
 )
 from terrain.io import (
+    CACHE_MB,
+    TILE,
     _identity,
     _os_reason,
     _path_files,
@@ -76,9 +78,11 @@ from terrain.io import (
     dataset_files,
     input_name,
     is_local,
+    is_network,
     open_dem,
     open_raster,
     output_name,
+    read_dtype,
     read_window,
     reading_env,
 )
@@ -101,6 +105,7 @@ from terrain.spacing import (
     PixelGeometry,
     VerticalUnit,
     VerticalUnitWarning,
+    _parse_crs,
     check_transform,
     pixel_geometry,
     vertical_unit,
@@ -250,14 +255,16 @@ class TileSet:
         """
         metas, bad = [], []
         files: dict[tuple[int, int], str] = {}
+        parsed: dict[str, object] = {}  # the tiles' CRSs, parsed once each
         for path in paths:
             files.update(_path_files(path))
             try:
                 with open_dem(path, band) as src:
-                    check_transform(src.transform, src.crs, printable(path))
+                    crs = _parsed(src.crs, parsed)
+                    check_transform(src.transform, crs, printable(path))
                     files.update(dataset_files(src, path))
                     vertical = vertical_unit(
-                        src.crs, src.units[band - 1], src.scales[band - 1],
+                        crs, src.units[band - 1], src.scales[band - 1],
                         src.offsets[band - 1], z_factor, name=input_name(path),
                     )
                     metas.append((path, src.transform, src.crs, src.shape,
@@ -404,6 +411,17 @@ class TileSet:
         return [edge for edge, rows in (("north", (max(r0 - halo, top), r0)),
                                         ("south", (r1, min(r1 + halo, bottom))))
                 if rows[0] < rows[1] and self.across(tile, rows, west, east)]
+
+
+def _parsed(crs, parsed: dict[str, object]):
+    """A tile's CRS as :mod:`terrain.spacing` parses it, once for the tiles that share it
+    (pyproj parses the same WKT it would be given)."""
+    if crs is None or not str(crs):
+        return None
+    wkt = crs.to_wkt()
+    if wkt not in parsed:
+        parsed[wkt] = _parse_crs(wkt)
+    return parsed[wkt]
 
 
 def _set_vertical(verticals: list[VerticalUnit]) -> tuple[VerticalUnit, bool]:
@@ -580,6 +598,19 @@ def _interpolate(z: np.ndarray, valid: np.ndarray, t: np.ndarray
 class MosaicSurface:
     """Windows of the mosaic, read from whichever tiles hold them.
 
+    A window is read as one file's window is (:func:`terrain.io.read_window`):
+    in the tiles' own type (float32 stays float32), with their nodata rule
+    (:class:`terrain.core.Holes`), so that the kernel converts it to float64
+    as it reads it, exactly as it does a single file's. A window inside one
+    tile is that tile's window as read; a window across tiles is read into
+    one array, each tile's part straight from GDAL, with their rule where
+    they share one, and a validity array only where a rule cannot say what
+    is valid: tiles with different nodata rules, a dataset mask, or pixels
+    outside every tile where no nodata value or NaN can mark them. Tiles
+    that overlap in the window (the first given wins), of different types
+    (each tile's nodata is compared in its own type) or different units
+    (``mixed``) are read each alone, then stitched with a validity array.
+
     Tile files stay open between reads (up to a bound), so that a
     neighbour's blocks decoded for a halo are still in GDAL's cache when that
     neighbour is computed. On a set of latitude bands, :meth:`read` reads a
@@ -588,36 +619,45 @@ class MosaicSurface:
     interpolated onto its columns.
     """
 
-    def __init__(self, tileset: TileSet):
+    def __init__(self, tileset: TileSet, threads: int = 1):
         self.tileset = tileset
+        self.threads = threads
         self._open: OrderedDict[str, rasterio.DatasetReader] = OrderedDict()
 
     def grid(self, index: int) -> _GridSurface:
         """The surface of one band's mosaic, with the tile files shared."""
         return _GridSurface(self, index)
 
-    def _handle(self, path: str) -> rasterio.DatasetReader:
+    def handle(self, path: str) -> rasterio.DatasetReader:
+        """The tile file ``path``, open (decoding on :attr:`threads` threads)."""
         if path in self._open:
             self._open.move_to_end(path)
         else:
             if len(self._open) >= _OPEN_TILES:
                 self._open.popitem(last=False)[1].close()
-            self._open[path] = open_raster(path)
+            self._open[path] = open_raster(path, self.threads)
         return self._open[path]
 
-    def read(self, rows: slice, cols: slice, grid: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Elevations and validity of a window of the band ``grid``'s mosaic."""
+    def read(self, rows: slice, cols: slice, grid: int = 0) -> tuple[np.ndarray, Validity]:
+        """Elevations and their validity (a rule, an array or None) of a window of
+        the band ``grid``'s mosaic."""
         z, valid = self._read(rows, cols, grid)
-        if len(self.tileset.grids) > 1 and not valid.all():
-            for other in range(len(self.tileset.grids)):
-                if other != grid:
-                    self._across(rows, cols, grid, other, z, valid)
-        return z, valid
+        if len(self.tileset.grids) == 1:
+            return z, valid
+        mask = valid.valid(z) if isinstance(valid, Holes) else valid
+        if mask is None or mask.all():
+            return z, valid
+        filled = None  # float64 elevations and their validity, once a band fills some
+        for other in range(len(self.tileset.grids)):
+            if other != grid:
+                filled = self._across(rows, cols, grid, other, *(filled or (z, mask))) or filled
+        return filled or (z, valid)
 
     def _across(self, rows: slice, cols: slice, grid: int, other: int,
-                z: np.ndarray, valid: np.ndarray) -> None:
-        """Fill what is not valid in the window from the band ``other``, interpolated
-        along its rows onto this band's column centres."""
+                z: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """What is not valid in the window filled from the band ``other``, interpolated
+        along its rows onto this band's column centres: float64 elevations and their
+        validity, or None where that band has nothing to fill."""
         mine, theirs = self.tileset.grids[grid], self.tileset.grids[other]
         shift = mine.row_off - theirs.row_off
         their_rows = slice(rows.start + shift, rows.stop + shift)
@@ -628,42 +668,141 @@ class MosaicSurface:
         lo = max(math.floor(t.min()) - before, 0)
         hi = min(math.floor(t.max()) + after + 1, theirs.shape[1])
         if lo >= hi or not self.tileset.overlapping(their_rows, slice(lo, hi), other):
-            return
+            return None
         their_z, their_valid = self._read(their_rows, slice(lo, hi), other)
+        if isinstance(their_valid, Holes):
+            their_valid = their_valid.valid(their_z)
+        if their_valid is None:
+            their_valid = np.ones(their_z.shape, dtype=bool)
         value, ok = _interpolate(their_z, their_valid, t - lo)
         fill = ok & ~valid
+        if not fill.any():
+            return None
+        z = z.astype(np.float64)  # a copy: the interpolated values are float64
         z[fill] = value[fill]
-        valid |= fill
+        return z, valid | fill
 
-    def _read(self, rows: slice, cols: slice, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, rows: slice, cols: slice, grid: int) -> tuple[np.ndarray, Validity]:
         shape = (rows.stop - rows.start, cols.stop - cols.start)
-        z = np.zeros(shape, dtype=np.float64)
-        valid = np.zeros(shape, dtype=bool)
+        band, mixed = self.tileset.band, self.tileset.mixed
+        places = []  # (tile, its window, where in ours)
         for tile in self.tileset.overlapping(rows, cols, grid):
             tr, tc = _intersect(tile, rows, cols)
             window = Window.from_slices(
                 slice(tr.start - tile.row_off, tr.stop - tile.row_off),
                 slice(tc.start - tile.col_off, tc.stop - tile.col_off),
             )
-            try:
-                tz, holes = read_window(self._handle(tile.path), self.tileset.band, window)
-            except InputReadError as e:
-                e.path = tile.path  # as the tile set names it
-                raise
-            tvalid = None if holes is None else holes.valid(tz)
-            if self.tileset.mixed:
-                tz = tile.vertical.to_metres(tz)
             where = (slice(tr.start - rows.start, tr.stop - rows.start),
                      slice(tc.start - cols.start, tc.stop - cols.start))
+            places.append((tile, window, where))
+        disjoint = _disjoint([where for *_, where in places])
+        # with no two tiles sharing a pixel, those pixels cover the window or not
+        covered = disjoint and sum(
+            (w[0].stop - w[0].start) * (w[1].stop - w[1].start) for *_, w in places
+        ) == shape[0] * shape[1]
+        if len(places) == 1 and covered and not mixed:
+            return self._piece(*places[0][:2])  # one tile's window, as read
+        dtypes = {read_dtype(self.handle(tile.path), band) for tile, *_ in places}
+        if disjoint and not mixed and len(dtypes) == 1:
+            return self._stitch(places, shape, dtypes.pop(), covered)
+        # tiles that overlap (the first given wins), of different types or units
+        pieces = []
+        for tile, window, where in places:
+            tz, holes = self._piece(tile, window)
+            pieces.append((where, tile.vertical.to_metres(tz) if mixed else tz,
+                           None if holes is None else holes.valid(tz)))  # in its own type
+        dtype = np.result_type(np.float32, *(tz.dtype for _, tz, _ in pieces))
+        z = np.zeros(shape, dtype=dtype)
+        valid = np.zeros(shape, dtype=bool)
+        for where, tz, tvalid in pieces:
             fill = ~valid[where] if tvalid is None else ~valid[where] & tvalid
             z[where][fill] = tz[fill]
             valid[where] |= fill
+        return z, valid
+
+    def _piece(self, tile: Tile, window: Window, out: np.ndarray | None = None
+               ) -> tuple[np.ndarray, Holes | None]:
+        """A window of one tile, as :func:`terrain.io.read_window` reads it."""
+        try:
+            return read_window(self.handle(tile.path), self.tileset.band, window, out)
+        except InputReadError as e:
+            e.path = tile.path  # as the tile set names it
+            raise
+
+    def _stitch(self, places, shape: tuple[int, int], dtype: np.dtype, covered: bool
+                ) -> tuple[np.ndarray, Validity]:
+        """Disjoint tiles of one type read straight into the window, with their rule
+        where they share one that can also mark the pixels outside every tile, else
+        with a validity array."""
+        z = np.empty(shape, dtype=dtype)
+        rules = []
+        for tile, window, where in places:
+            rules.append(self._piece(tile, window, z[where])[1])
+        inside = None
+        if not covered:
+            inside = np.zeros(shape, dtype=bool)
+            for *_, where in places:
+                inside[where] = True
+        kinds = {_rule(holes) for holes in rules}
+        rule = kinds.pop() if len(kinds) == 1 else _ARRAY
+        if rule is not _ARRAY:
+            outside = None if covered else _outside(rule, dtype)
+            if covered or outside is not None:
+                if outside is not None:
+                    z[~inside] = outside
+                return z, None if rule is None else Holes(*rule)
+        # rules that differ, a dataset mask, or none that marks the pixels outside
+        valid = np.ones(shape, dtype=bool) if inside is None else inside
+        for (*_, where), holes in zip(places, rules, strict=True):
+            piece = None if holes is None else holes.valid(z[where])
+            if piece is not None:
+                valid[where] = piece
+        if inside is not None:
+            z[~inside] = 0  # never read: no tile holds them
         return z, valid
 
     def close(self) -> None:
         for src in self._open.values():
             src.close()
         self._open.clear()
+
+
+#: A window's rule that only a validity array can carry (see :func:`_rule`).
+_ARRAY = object()
+
+
+def _rule(holes: Holes | None) -> tuple[float | None, bool] | object | None:
+    """A tile window's nodata rule as (nodata, finite), None where every value is
+    data, or :data:`_ARRAY` for a dataset mask (each tile's own, never shared)."""
+    if holes is None:
+        return None
+    if holes.mask is not None:
+        return _ARRAY
+    return holes.nodata, holes.finite
+
+
+def _outside(rule: tuple[float | None, bool] | None, dtype: np.dtype) -> float | None:
+    """A value of ``dtype`` that ``rule`` takes for nodata, to mark pixels outside
+    every tile: the nodata value where ``dtype`` holds it exactly, else NaN where
+    non-finite values are nodata; None if there is none (every value is data)."""
+    if rule is None:
+        return None
+    nodata, finite = rule
+    if nodata is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = np.asarray(nodata, dtype=np.float64).astype(dtype)
+        if float(value) == float(nodata):
+            return float(value)
+    return np.nan if finite else None
+
+
+def _disjoint(places: list[tuple[slice, slice]]) -> bool:
+    """Whether no two of these windows share a pixel."""
+    for i, (r, c) in enumerate(places):
+        for r2, c2 in places[i + 1:]:
+            if r.start < r2.stop and r2.start < r.stop and c.start < c2.stop and c2.start < c.stop:
+                return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -673,7 +812,7 @@ class _GridSurface:
     mosaic: MosaicSurface
     index: int
 
-    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, rows: slice, cols: slice) -> tuple[np.ndarray, Validity]:
         return self.mosaic.read(rows, cols, self.index)
 
 
@@ -745,8 +884,11 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
     tile = tileset.tiles[index]
     out = _output(job.out_dir, output_name(tile.path))
     block = (job.block_size, job.block_size) if job.block_size else tile.block
-    with open_raster(tile.path) as src:
-        profile = profile_for(src, options, 1, job.creation_options)
+    # as for one file: GDAL compresses on the threads only when blocks are whole output tiles
+    threads = surface.threads
+    profile = profile_for(surface.handle(tile.path), options,
+                          threads if all(edge % TILE == 0 for edge in block) else 1,
+                          job.creation_options)
     unc = (None if job.uncertainty_dir is None
            else _output(job.uncertainty_dir, output_name(tile.path)))
     with (
@@ -767,13 +909,17 @@ def _write_tile(job: _Job, surface: MosaicSurface, index: int,
                 d.update_tags(TERRAIN_BAND_EDGES=",".join(tileset.band_edges(tile)) or "none")
         write_blocks(dst, surface.grid(tile.grid), tileset.grids[tile.grid].shape, geometry,
                      options,
-                     (tile.row_off, tile.col_off, tile.height, tile.width), block, 1,
+                     (tile.row_off, tile.col_off, tile.height, tile.width), block, threads,
                      progress=stop, uncertainty=udst)
     return out
 
 
-def _tile_results(job: _Job, indices: Iterable[int]):
+def _tile_results(job: _Job, indices: Iterable[int], surface: MosaicSurface | None = None,
+                  threads: int = 1):
     """Tiles one after another, sharing open neighbours and GDAL's cache.
+
+    ``surface`` is the worker's own, kept from one call to the next (else one
+    for these tiles, on ``threads`` threads, closed at the end).
 
     Yields (index, error message or None, path of the tile whose data could not
     be read or None) as each tile is written. A failed write raises: the
@@ -783,7 +929,9 @@ def _tile_results(job: _Job, indices: Iterable[int]):
     tile in progress removed.
     """
     global _busy
-    surface = MosaicSurface(job.tileset)
+    own = surface is None
+    if own:
+        surface = MosaicSurface(job.tileset, threads)
     paths = [tile.path for tile in job.tileset.tiles]
     out = [job.out_dir] if isinstance(job.out_dir, str) else []
     stop = _StopFlag(job.stop)
@@ -811,7 +959,8 @@ def _tile_results(job: _Job, indices: Iterable[int]):
                 _busy = False
             yield index, error, culprit
     finally:
-        surface.close()
+        if own:
+            surface.close()
         if out:  # uploads whose abort got no answer: once more, at the end
             with contextlib.suppress(Exception):
                 storage.abort_pending()
@@ -823,12 +972,22 @@ _busy = False
 _stopped: list[int] = []
 _parent: int | None = None
 
+#: In a worker process of :func:`_map_tiles`: the run's job, the lanes that
+#: hand out its tiles, the threads each tile gets, and the surface its tiles
+#: share (open files, GDAL's cache) from one task to the next.
+_worker_job: _Job | None = None
+_worker_lanes: _Lanes | None = None
+_worker_threads = 1
+_worker_surface: MosaicSurface | None = None
+
 #: prctl's option that sends a signal to this process when its parent dies (Linux).
 _PR_SET_PDEATHSIG = 1
 
 
-def _worker_start(parent: int) -> None:
-    """A worker process's start: its signals, and its death with its parent.
+def _worker_start(parent: int, job: _Job | None = None, lanes: _Lanes | None = None,
+                  threads: int = 1) -> None:
+    """A worker process's start: its signals, its death with its parent, and the
+    run's job, whose tiles ``lanes`` hand it (see :func:`_pulled_tiles`).
 
     Signals stop it between tiles, or raise within one (see
     :func:`_worker_signal`). Raising only within a tile (whose temporary output
@@ -837,8 +996,9 @@ def _worker_start(parent: int) -> None:
     by SIGKILL, the worker gets SIGTERM (``PR_SET_PDEATHSIG`` on Linux; a
     thread watching the parent elsewhere) and stops as it would on SIGTERM.
     """
-    global _parent
+    global _parent, _worker_job, _worker_lanes, _worker_threads
     _parent = parent
+    _worker_job, _worker_lanes, _worker_threads = job, lanes, threads
     _worker_signals()
     if not _die_with_parent():
         threading.Thread(target=_watch_parent, daemon=True).start()
@@ -887,24 +1047,112 @@ def _worker_signal(signum, frame):
         raise _signals.Interrupted(signum)
 
 
-def _write_tiles(job: _Job, indices: Sequence[int]) -> list[tuple[int, str | None, str | None]]:
+def _write_tiles(job: _Job, indices: Iterable[int], surface: MosaicSurface | None = None
+                 ) -> list[tuple[int, str | None, str | None]]:
     """:func:`_tile_results` in a worker process or on a Dask worker (it pickles).
 
     A worker whose parent died exits once its temporary output is removed.
     """
     try:
-        return list(_tile_results(job, indices))
+        return list(_tile_results(job, indices, surface))
     except BaseException as e:
         if _orphaned():
             os._exit(e.code if isinstance(e, _signals.Interrupted) else 1)
         raise
 
 
+def _pulled_tiles(count: int) -> list[tuple[int, str | None, str | None]]:
+    """Up to ``count`` tiles of the worker's lanes (fewer once none is left), computed
+    as :func:`_write_tiles` computes them, on the worker's surface."""
+    global _worker_surface
+    if _worker_surface is None:
+        _worker_surface = MosaicSurface(_worker_job.tileset, _worker_threads)
+
+    def taken():
+        for _ in range(count):
+            index = _worker_lanes.take()
+            if index is None:
+                return
+            yield index
+
+    return _write_tiles(_worker_job, taken(), _worker_surface)
+
+
+class _Lanes:
+    """Tiles handed out to worker processes as they ask, halos read once.
+
+    The tiles, in :func:`_order`, are cut into one lane (a run of neighbours)
+    per worker. A worker takes its lane's tiles from its front, one after
+    another, so that each tile's halo is in blocks its neighbours decoded
+    moments before in the same process; once its lane is done, it takes the
+    tiles at the back of the lane with most left, where that lane's own
+    worker will not be for a while. Only where lanes meet are a halo's blocks
+    decoded twice, once by each process; every worker has a tile while any
+    is left. The counters are shared memory (inherited, for fork and spawn).
+    """
+
+    def __init__(self, order: Sequence[int], lanes: int, context):
+        self.order = list(order)
+        bounds = [round(i * len(self.order) / lanes) for i in range(lanes + 1)]
+        # [front, back) of each lane, then the next lane a worker claims
+        self.state = context.Array(
+            "q", [b for i in range(lanes) for b in (bounds[i], bounds[i + 1])] + [0])
+        self.lane: int | None = None  # this process's
+
+    def take(self) -> int | None:
+        """The next tile for this process, None once every tile is handed out."""
+        state = self.state
+        lanes = (len(state) - 1) // 2
+        with state.get_lock():
+            if self.lane is None:
+                self.lane = state[-1] % lanes
+                state[-1] += 1
+            front = 2 * self.lane
+            if state[front] < state[front + 1]:
+                state[front] += 1
+                return self.order[state[front] - 1]
+            most = max(range(lanes), key=lambda k: state[2 * k + 1] - state[2 * k])
+            if state[2 * most] >= state[2 * most + 1]:
+                return None
+            state[2 * most + 1] -= 1
+            return self.order[state[2 * most + 1]]
+
+
+def _order(tileset: TileSet, indices: Iterable[int]) -> list[int]:
+    """The tiles in an order in which each tile's neighbours come shortly before or after it.
+
+    Band by band (north first), in stripes of tiles whose west edges fall
+    within as many tile widths as GDAL's cache (:data:`terrain.io.CACHE_MB`)
+    holds three of (a stripe's row of tiles, the halo blocks of the row
+    below, room for the outputs'), row by row within a stripe, west to east:
+    as a single file's blocks are read. A tile's halo is then in blocks its
+    neighbours decoded moments before, still cached, and the blocks a
+    neighbour decoded for the halo are cached when that neighbour is computed.
+    """
+    tiles = tileset.tiles
+    height = int(np.median([t.height for t in tiles]))
+    width = int(np.median([t.width for t in tiles]))
+    per_stripe = max(1, CACHE_MB * 2**20 // (3 * 4 * height * width))  # float32 tiles
+    stripe = max(1, per_stripe * width)
+
+    def place(i):
+        t = tiles[i]
+        return (tileset.grids[t.grid].row_off, t.grid, t.col_off // stripe, t.row_off,
+                t.col_off, i)
+
+    return sorted(indices, key=place)
+
+
 def _groups(indices: Sequence[int], workers: int) -> list[list[int]]:
     """Runs of consecutive tiles, a few per worker: neighbours in the given order
-    (usually row by row) then share the decoded blocks of their common edges."""
-    size = max(1, min(16, len(indices) // (4 * workers)))
+    (:func:`_order`) then share the decoded blocks of their common edges."""
+    size = _per_task(len(indices), workers)
     return [list(indices[i:i + size]) for i in range(0, len(indices), size)]
+
+
+def _per_task(tiles: int, workers: int) -> int:
+    """Tiles a worker computes before it reports them (and the progress moves)."""
+    return max(1, min(16, tiles // (4 * workers)))
 
 
 def run_tiles(
@@ -1124,27 +1372,41 @@ def _reason(e: BaseException) -> str:
 def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
     """Yield (index, error message or None) as tiles finish.
 
-    Tiles run one after another in this process (``jobs`` = 1), in runs of
-    neighbours on ``jobs`` worker processes, or on a Dask cluster. Processes,
+    Tiles run one after another in this process (``jobs`` = 1, or one tile), in
+    lanes of neighbours on ``jobs`` worker processes (:class:`_Lanes`), or in runs
+    of neighbours on a Dask cluster. Processes,
     not threads: each writes its own files, and GDAL's block cache must not
     flush one thread's output from another thread.
     """
+    order = _order(job.tileset, indices)
     if scheduler is not None:
-        yield from _on_cluster(job, indices, scheduler)
+        yield from _on_cluster(job, order, scheduler)
         return
-    # never more workers than runs of tiles to give them
-    groups = _groups(indices, min(jobs, len(indices)))
-    workers = min(jobs, len(groups))
+    workers = min(jobs, len(order))  # never more workers than tiles to give them
+    # fewer workers than cores: each decodes, computes and compresses on several
+    # threads, as a single file does
+    threads = max(1, min(jobs, default_jobs()) // max(1, workers))
     if workers <= 1:
-        yield from _tile_results(job, indices)
+        yield from _tile_results(job, order, threads=threads)
         return
     # fork starts a worker at once, with the library loaded; it is safe only
     # while this process runs no other thread (a lock held elsewhere would be
     # copied locked), else spawn, which starts workers afresh.
     forkable = "fork" in multiprocessing.get_all_start_methods()
-    method = "fork" if forkable and threading.active_count() == 1 else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                               initializer=_worker_start, initargs=(os.getpid(),))
+    # nor while GDAL may keep a connection open from reading the tiles' metadata or
+    # asking the store about the outputs: two forked workers would write to one
+    # stream (over TLS, the server saw a "bad record mac", GDAL a decoding error)
+    network = isinstance(job.out_dir, str) or any(is_network(t.path)
+                                                  for t in job.tileset.tiles)
+    method = "fork" if forkable and threading.active_count() == 1 and not network else "spawn"
+    context = multiprocessing.get_context(method)
+    try:
+        lanes = _Lanes(order, workers, context)
+    except OSError as e:  # its shared counters' lock: a semaphore limit
+        raise _start_failed(workers, e) from None
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start,
+                               initargs=(os.getpid(), job, lanes, threads))
+    count = _per_task(len(order), workers)
     futures = []
     manager_failures: list[BaseException] = []
     hook = threading.excepthook
@@ -1161,7 +1423,8 @@ def _map_tiles(job: _Job, indices, jobs: int, scheduler: str | None):
         # handlers, and one run before it has its own would print a traceback
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _signals.SIGNALS)
         try:
-            futures += [pool.submit(_write_tiles, job, group) for group in groups]
+            futures += [pool.submit(_pulled_tiles, count)
+                        for _ in range(math.ceil(len(order) / count))]
         except (OSError, RuntimeError) as e:  # fork failed: a process or memory limit
             raise _start_failed(workers, e) from None
         finally:

@@ -139,3 +139,21 @@ def test_dataset_mask_without_nodata_value(tmp_path, dtype):
         got = result.read()
     np.testing.assert_array_equal(
         got, in_memory(z, valid, TRANSFORM, "EPSG:32633", Options("slope")), strict=True)
+
+
+@pytest.mark.parametrize("rule", ["array", "nodata", "mask"])
+def test_any_valid_asks_only_the_block_not_its_halo(rule):
+    """Whether a block holds data: a valid pixel in its halo alone does not count;
+    one in its last row does (not only the first row is asked)."""
+    from terrain.core import Holes
+    from terrain.pipeline import _any_valid
+
+    inner = (slice(2, 8), slice(2, 8))
+    for spot, expect in (((1, 4), False), ((4, 8), False), ((7, 7), True), ((2, 2), True)):
+        data = np.zeros((10, 10), dtype=bool)
+        data[spot] = True
+        z = np.where(data, 1.0, -9999.0)
+        valid = {"array": data, "nodata": Holes(nodata=-9999.0),
+                 "mask": Holes(mask=data)}[rule]
+        assert _any_valid(z, valid, inner) is expect, spot
+    assert _any_valid(np.zeros((10, 10)), None, inner) is True
