@@ -25,23 +25,7 @@ from pathlib import Path
 
 from make_dem import write_dem
 from run import CLI, GNU_TIME, machine
-from window import measure
-
-
-def interleaved(runs: dict, repeats: int, workdir: Path, outs: list) -> dict:
-    """{name: (median wall, median CPU, max RSS)}, the commands run in turn ``repeats`` times."""
-    import statistics
-
-    results = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, command in runs.items():
-            for out in outs:
-                out.unlink(missing_ok=True)
-            results[name].append(measure(command, workdir))
-    for out in outs:
-        out.unlink(missing_ok=True)
-    return {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
-                   max(r[2] for r in rs)) for name, rs in results.items()}
+from window import interleaved
 
 
 def main() -> None:
@@ -74,7 +58,7 @@ def main() -> None:
         runs[plain] = base
         runs[with_se] = [*base, "--z-sigma", "1", "--uncertainty", se]
         pairs.append((plain, with_se))
-    result = interleaved(runs, args.repeats, args.workdir, [out, se])
+    result = interleaved(runs, args.repeats, args.workdir, out, se)
     lines = [f"| {args.size}² float32{' with holes' if args.holes else ''}, file to file "
              "| wall s | / without | CPU s | / without | peak RSS MiB |",
              "|---|---|---|---|---|---|"]

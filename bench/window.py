@@ -38,14 +38,17 @@ def measure(command: list, workdir: Path) -> tuple[float, float, float]:
     return wall, float(user) + float(system), int(rss) / 1024
 
 
-def interleaved(runs: dict, repeats: int, workdir: Path, out: Path) -> dict:
-    """{name: (median wall, median CPU, max RSS)}, the commands run in turn ``repeats`` times."""
+def interleaved(runs: dict, repeats: int, workdir: Path, *outs: Path) -> dict:
+    """{name: (median wall, median CPU, max RSS)}, the commands run in turn ``repeats`` times;
+    ``outs``, the files they write, removed before each command and at the end."""
     results = {name: [] for name in runs}
     for _ in range(repeats):
         for name, command in runs.items():
-            out.unlink(missing_ok=True)
+            for out in outs:
+                out.unlink(missing_ok=True)
             results[name].append(measure(command, workdir))
-    out.unlink(missing_ok=True)
+    for out in outs:
+        out.unlink(missing_ok=True)
     return {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
                    max(r[2] for r in rs)) for name, rs in results.items()}
 
