@@ -121,8 +121,9 @@ class SigmaSurface:
 
 
 def open_sigma(path: str | os.PathLike, dem: str | os.PathLike,
-               src: rasterio.DatasetReader) -> float:
-    """Check that the sigma raster at ``path`` lies on ``src``'s grid; its band scale.
+               src: rasterio.DatasetReader) -> tuple[float, dict]:
+    """Check that the sigma raster at ``path`` lies on ``src``'s grid; its band scale
+    and the files it reads (:func:`terrain.io.dataset_files`).
 
     A raster on another grid (shape, transform or CRS) is refused in one line
     naming both files.
@@ -147,7 +148,8 @@ def open_sigma(path: str | os.PathLike, dem: str | os.PathLike,
         if sig.offsets[0] not in (0.0, None):
             raise BadInputError(f"{printable(path)}: band offset {sig.offsets[0]:g}: a "
                                 "standard error takes a scale, not an offset")
-        return 1.0 if sig.scales[0] is None else float(sig.scales[0])
+        scale = 1.0 if sig.scales[0] is None else float(sig.scales[0])
+        return scale, dataset_files(sig, path)
 
 
 class FileSurface:
@@ -506,9 +508,8 @@ def run(
         inputs = dataset_files(src, dem)
         sigma_scale = 1.0
         if sigma_path is not None:
-            sigma_scale = open_sigma(sigma_path, dem, src)
-            with open_raster(sigma_path) as sig:
-                inputs = {**inputs, **dataset_files(sig, sigma_path)}
+            sigma_scale, sigma_files = open_sigma(sigma_path, dem, src)
+            inputs = {**inputs, **sigma_files}
         check_output(dem, out, overwrite, inputs)
         check_format(out, hint=_format_hint(out))
         if uncertainty is not None:
